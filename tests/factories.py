@@ -1,0 +1,77 @@
+"""Small real models made by the real frameworks, for runtime tests that need a shape the examples lack.
+
+Each factory writes files under a folder the caller owns and returns the model path. TensorFlow is
+imported inside the factories that need it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def onnx_double_and_echo(folder: Path) -> Path:
+    """ONNX: ``y = 2 * x`` (float32 [N, 3]) and ``tag_out = tag`` (string [N])."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("Mul", ["x", "two"], ["y"]),
+            helper.make_node("Identity", ["tag"], ["tag_out"]),
+        ],
+        "double_and_echo",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3]),
+            helper.make_tensor_value_info("tag", TensorProto.STRING, ["batch"]),
+        ],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3]),
+            helper.make_tensor_value_info("tag_out", TensorProto.STRING, ["batch"]),
+        ],
+        initializer=[helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.checker.check_model(model)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def keras_files(folder: Path) -> tuple[Path, Path, np.ndarray]:
+    """A small Dense Keras model saved as ``.keras`` and ``.h5``; returns both paths and reference output."""
+    import keras
+
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((4,), name="features"), keras.layers.Dense(3, name="scores")])
+    folder.mkdir(parents=True, exist_ok=True)
+    native, legacy = folder / "model.keras", folder / "model.h5"
+    model.save(native)
+    model.save(legacy)
+    reference = np.asarray(model(np.arange(8, dtype=np.float32).reshape(2, 4)))
+    return native, legacy, reference
+
+
+def tflite_int8(folder: Path) -> Path:
+    """A full-integer TFLite model (int8 input and output) of ``y = x @ w`` on [N, 4] -> [N, 2]."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((4,), name="x"), keras.layers.Dense(2, name="y")])
+    export_dir = folder / "export"
+    model.export(str(export_dir), verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(export_dir))
+    rng = np.random.default_rng(0)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: (
+        [rng.uniform(-1, 1, (1, 4)).astype(np.float32)] for _ in range(50)
+    )
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    path = folder / "model.tflite"
+    path.write_bytes(converter.convert())
+    return path
