@@ -15,7 +15,7 @@ def digits_onnx(examples_dir: Path):
 
 
 def test_predict_returns_numpy_outputs(digits_onnx: Model, digits_test):
-    images, labels = digits_test
+    images, _labels = digits_test
     out = digits_onnx.predict({"images": images[:4]})
     assert out["probabilities"].shape == (4, 10)
     assert out["probabilities"].dtype == np.float32

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from factories import onnx_double_and_echo
 
+from factories import onnx_double_and_echo
 from modelserve import ModelLoadError, load_model
 from modelserve.runtimes.onnx import choose_providers
 
@@ -51,5 +51,5 @@ def test_provider_choice_prefers_accelerators():
 
 
 def test_requesting_a_missing_provider_fails_at_load(onnx_path: Path):
-    with pytest.raises(ModelLoadError, match="CUDAExecutionProvider .* not in this onnxruntime build"):
+    with pytest.raises(ModelLoadError, match=r"CUDAExecutionProvider .* not in this onnxruntime build"):
         load_model(onnx_path, providers=("CUDAExecutionProvider",))

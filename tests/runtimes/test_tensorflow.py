@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from factories import keras_files
 
+from factories import keras_files
 from modelserve import InvalidArgument, load_model
 
 CLASSIFY, REGRESS, PREDICT = (

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from factories import tflite_int8
 
+from factories import tflite_int8
 from modelserve import load_model
 from modelserve.runtimes.tflite import dequantize, quantize
 
