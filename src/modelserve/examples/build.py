@@ -1,0 +1,143 @@
+"""Build all example models into a model repository (``<out_dir>/<model>/<integer version>/``).
+
+Layout written under ``out_dir`` (existing entries of the same names are replaced):
+
+* ``half_plus_two/00000123`` and ``half_plus_two/00000124``: TF Serving's half-plus-two TF1 SavedModel.
+* ``digits/1``: digits CNN SavedModel (``serving_default``, ``from_bytes``, ``input_pass_through``).
+* ``digits_onnx/1/model.onnx``, ``digits_tflite/1/model.tflite``, ``digits_keras/1/model.keras``: the same
+  trained network in other formats.
+* ``multiply_five/1`` and ``multiply_ten/1``: toy regression SavedModels.
+* ``digits_test.npz`` (held-out ``images``/``labels``) and ``digits_png/`` (one PNG per class,
+  ``labels.csv``).
+
+Every directory is built in a hidden temporary sibling (``.<name>.tmp-*``) and renamed into place, so a
+half-built version folder never appears; files are replaced with ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from modelserve.examples import digits, digits_export, digits_onnx, half_plus_two, multiply, verify
+
+Log = Callable[[str], None]
+
+MULTIPLIERS = {"multiply_five": 5.0, "multiply_ten": 10.0}
+
+
+def build_examples(out_dir: Path, *, seed: int = 0, log: Log = print) -> dict[str, Any]:
+    """Build every example model into ``out_dir`` (created if needed) and return a summary.
+
+    The same ``seed`` gives the same trained weights and accuracy. Raises RuntimeError if the digits
+    test accuracy is below ``digits.MIN_ACCURACY`` or a converted model disagrees with the Keras model.
+
+    Summary keys: ``out_dir``, ``seed``, ``models`` ({name: [version dirs]}), ``digits_test`` (npz path),
+    ``digits_png`` ({PNG path: label}), ``digits_accuracy``, ``max_abs_diff`` ({"onnx"|"tflite": float}),
+    ``timings_s`` ({step: seconds}, including ``total``).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    models: dict[str, list[str]] = {}
+    started = time.perf_counter()
+
+    @contextmanager
+    def step(name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        timings[name] = round(time.perf_counter() - start, 3)
+        log(f"{name}: {timings[name]:.2f}s")
+
+    @contextmanager
+    def version(model: str, number: str) -> Iterator[Path]:
+        final = out_dir / model / number
+        with _staged(final) as tmp:
+            yield tmp
+        models.setdefault(model, []).append(str(final))
+
+    with step("import_tensorflow"):  # timed on its own so the first model's time is its own
+        importlib.import_module("tensorflow")
+    with step("half_plus_two"):
+        first, second = half_plus_two.VERSIONS
+        with version("half_plus_two", first) as tmp:
+            half_plus_two.build_half_plus_two(tmp)
+        with version("half_plus_two", second) as tmp:
+            shutil.copytree(out_dir / "half_plus_two" / first, tmp, dirs_exist_ok=True)
+
+    with step("digits_train"):
+        split = digits.load_split(seed)
+        model, accuracy = digits.train_classifier(split, seed)
+        reference = digits.predict(model, split.test_images)
+    log(f"digits: held-out accuracy {accuracy:.4f} on {len(split.test_labels)} images")
+
+    with step("digits_savedmodel"), version("digits", "1") as tmp:
+        digits_export.save_saved_model(model, tmp)
+    with step("digits_keras"), version("digits_keras", "1") as tmp:
+        digits_export.save_keras(model, tmp / "model.keras")
+    max_abs_diff: dict[str, float] = {}
+    with step("digits_onnx"), version("digits_onnx", "1") as tmp:
+        digits_onnx.save_onnx(model, tmp / "model.onnx")
+        outputs = verify.outputs_of(tmp / "model.onnx", split.test_images)
+        max_abs_diff["onnx"] = verify.check_agreement("digits_onnx", outputs, reference)
+    with step("digits_tflite"), version("digits_tflite", "1") as tmp:
+        digits_export.save_tflite(model, tmp / "model.tflite")
+        outputs = verify.outputs_of(tmp / "model.tflite", split.test_images)
+        max_abs_diff["tflite"] = verify.check_agreement("digits_tflite", outputs, reference)
+    log(f"digits: max |probability difference| vs Keras: {max_abs_diff}")
+
+    with step("digits_test_files"):
+        test_path = out_dir / "digits_test.npz"
+        tmp_file = out_dir / f".{test_path.name}.tmp"
+        digits.write_test_set(split, tmp_file)
+        os.replace(tmp_file, test_path)
+        png_dir = out_dir / "digits_png"
+        with _staged(png_dir) as tmp:
+            png_labels = digits.write_test_pngs(split, tmp)
+
+    for name, factor in MULTIPLIERS.items():
+        with step(name), version(name, "1") as tmp:
+            multiply.save_multiplier(multiply.train_multiplier(factor, seed), tmp)
+
+    timings["total"] = round(time.perf_counter() - started, 3)
+    log(f"examples built in {timings['total']:.1f}s under {out_dir}")
+    return {
+        "out_dir": str(out_dir),
+        "seed": seed,
+        "models": models,
+        "digits_test": str(test_path),
+        "digits_png": {str(png_dir / name): label for name, label in png_labels.items()},
+        "digits_accuracy": accuracy,
+        "max_abs_diff": max_abs_diff,
+        "timings_s": timings,
+    }
+
+
+@contextmanager
+def _staged(final: Path) -> Iterator[Path]:
+    """Yield an empty temporary directory beside ``final``; if the block succeeds, it replaces ``final``.
+
+    The temporary directory is removed if the block fails, and the previous ``final`` (if any) is
+    removed after the swap.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    tmp.chmod(0o755)  # mkdtemp creates it private; a model server may run as another user
+    try:
+        yield tmp
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+            final.rename(old / final.name)
+            tmp.rename(final)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
