@@ -71,26 +71,26 @@ class OnnxModel(LoadedModel):
         outputs = [_spec(n) for n in session.get_outputs()]
         self.signatures = {DEFAULT_SIGNATURE: Signature.from_specs(DEFAULT_SIGNATURE, inputs, outputs)}
         self._output_names = [s.name for s in outputs]
-        self._string_outputs = {s.name for s in outputs if s.dtype == "string"}
+        self._string_inputs = {s.name for s in inputs if s.dtype == "string"}
+        self._string_outputs = [s.name for s in outputs if s.dtype == "string"]
 
     @property
     def providers(self) -> list[str]:
         return self._session.get_providers()
 
     def run(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        self.signature(signature_name)
-        feed = {name: _to_ort(array) for name, array in inputs.items()}
+        if signature_name != DEFAULT_SIGNATURE:
+            self.signature(signature_name)  # raises NotFound
+        feed = {name: _to_ort(a) for name, a in inputs.items()} if self._string_inputs else inputs
         try:
             results = self._session.run(self._output_names, feed)
         except Exception as exc:
-            message = f"ONNX Runtime failed: {str(exc).strip()}"
-            raise (InvalidArgument if "INVALID_ARGUMENT" in str(exc) else FailedPrecondition)(
-                message
-            ) from exc
-        return {
-            name: _from_ort(value) if name in self._string_outputs else value
-            for name, value in zip(self._output_names, results)
-        }
+            error = InvalidArgument if "INVALID_ARGUMENT" in str(exc) else FailedPrecondition
+            raise error(f"ONNX Runtime failed: {str(exc).strip()}") from exc
+        outputs = dict(zip(self._output_names, results))
+        for name in self._string_outputs:
+            outputs[name] = _from_ort(outputs[name])
+        return outputs
 
     def close(self) -> None:
         self._session = None
@@ -98,13 +98,18 @@ class OnnxModel(LoadedModel):
 
 def _to_ort(array: np.ndarray) -> np.ndarray:
     """ONNX Runtime takes string tensors as arrays of ``str``."""
-    if array.dtype == object:
-        return np.vectorize(lambda b: b.decode("utf-8", "surrogateescape"), otypes=[object])(array)
-    return array
+    if array.dtype != object:
+        return array
+    flat = [b.decode("utf-8", "surrogateescape") for b in array.reshape(-1)]
+    return np.array(flat, dtype=object).reshape(array.shape)
 
 
 def _from_ort(array: np.ndarray) -> np.ndarray:
-    return np.vectorize(lambda s: s.encode("utf-8", "surrogateescape"), otypes=[object])(np.asarray(array))
+    """ONNX Runtime returns string tensors as arrays of ``str``; ours hold ``bytes``."""
+    array = np.asarray(array)
+    out = np.empty(array.shape, dtype=object)
+    out.reshape(-1)[:] = [s.encode("utf-8", "surrogateescape") for s in array.reshape(-1)]
+    return out
 
 
 def load(path: Path, options: RuntimeOptions) -> OnnxModel:

@@ -11,10 +11,16 @@ own dict keys, else ``output_0``, ``output_1``, ...). Eager signature calls are 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
+
+# TensorFlow's C++ INFO and WARNING lines flood a server's stderr; errors still show. Set the variable
+# yourself before loading a model to choose otherwise.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
