@@ -38,11 +38,21 @@ def test_wrong_shape_message(digits_onnx: Model):
     assert err.value.message == "input 'images' expects float32 [-1, 8, 8, 1], got int64 [2, 64]"
 
 
-@pytest.mark.parametrize("relative", ["digits/1", "digits_tflite/1", "digits_keras/1"])
-def test_same_error_from_every_runtime(examples_dir: Path, relative: str):
+@pytest.mark.parametrize("relative", ["digits_tflite/1", "digits_keras/1"])
+def test_same_error_from_every_shape_checked_runtime(examples_dir: Path, relative: str):
     with load_model(examples_dir / relative) as model, pytest.raises(InvalidArgument) as err:
         model.predict({"images": np.zeros((2, 64), np.int64)})
     assert err.value.message == "input 'images' expects float32 [-1, 8, 8, 1], got int64 [2, 64]"
+
+
+def test_saved_model_shapes_are_left_to_tensorflow(examples_dir: Path):
+    """As in TF Serving: TensorFlow decides which shapes a graph takes, and says why it refuses one."""
+    with load_model(examples_dir / "digits/1") as model, pytest.raises(InvalidArgument) as err:
+        model.predict({"images": np.zeros((2, 64), np.float32)})
+    assert "TensorFlow rejected the input" in err.value.message
+    assert "4-dimensional" in err.value.message
+    with load_model(examples_dir / "half_plus_two/00000123") as model:
+        np.testing.assert_allclose(model.predict({"x": [1.0, 2.0, 5.0]})["y"], [2.5, 3.0, 4.5])
 
 
 def test_errors_share_one_vocabulary(digits_onnx: Model):

@@ -40,9 +40,7 @@ class Model:
             raise FailedPrecondition(f"model {self.path} is closed")
         return self._loaded
 
-    def predict(
-        self, inputs: Mapping[str, Any] | Any, signature: str = DEFAULT_SIGNATURE
-    ) -> dict[str, np.ndarray]:
+    def predict(self, inputs: Mapping[str, Any] | Any, signature: str = DEFAULT_SIGNATURE) -> dict[str, np.ndarray]:
         """Run ``signature`` on a whole batch and return every output as a numpy array.
 
         ``inputs`` maps input names to arrays, nested lists or bytes/str (a bare value is accepted when the
@@ -50,7 +48,7 @@ class Model:
         """
         runtime = self.runtime
         spec = runtime.signature(signature)
-        return runtime.run(spec.name, coerce_inputs(spec, inputs))
+        return runtime.run(spec.name, coerce_inputs(spec, inputs, runtime.strict_shapes))
 
     def close(self) -> None:
         if self._loaded is not None:

@@ -10,7 +10,9 @@ Conversion rules (the signature's dtype decides, never the caller's):
 - integer targets take integers whose values fit; floats are refused (no silent truncation), except for
   quantized TFLite inputs, which take floats and are quantized by the runtime;
 - bool targets take bools; string targets take ``bytes`` (kept) or ``str`` (UTF-8 encoded);
-- shapes must have the signature's rank, and every dimension that is not ``-1`` must match.
+- shapes must have the signature's rank, and every dimension that is not ``-1`` must match, unless the
+  caller passes ``check_shapes=False``: TensorFlow SavedModels do, because TensorFlow itself decides what
+  shapes a graph accepts (a TF1 input declared ``[-1, 1]`` takes ``[N]``, as in TensorFlow Serving).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from modelserve.types import Signature, TensorSpec
 _ACCEPTED_KINDS = {"f": "fiu", "c": "cfiu", "i": "iu", "u": "iu", "b": "b"}
 
 
-def coerce_inputs(signature: Signature, inputs: Mapping[str, Any] | Any) -> dict[str, np.ndarray]:
+def coerce_inputs(
+    signature: Signature, inputs: Mapping[str, Any] | Any, check_shapes: bool = True
+) -> dict[str, np.ndarray]:
     """Check names, then convert and check every input of ``signature``.
 
     A bare value (not a mapping) is accepted for a signature with exactly one input.
@@ -51,13 +55,13 @@ def coerce_inputs(signature: Signature, inputs: Mapping[str, Any] | Any) -> dict
             f"missing input {spec.name!r} ({spec.describe()}) for signature {signature.name!r}; "
             f"it takes: {_names(signature)}"
         )
-    return {name: coerce_tensor(spec, inputs[name]) for name, spec in signature.inputs.items()}
+    return {name: coerce_tensor(spec, inputs[name], check_shapes) for name, spec in signature.inputs.items()}
 
 
-def coerce_tensor(spec: TensorSpec, value: Any) -> np.ndarray:
-    """One input: convert ``value`` to ``spec``'s dtype and check its shape."""
+def coerce_tensor(spec: TensorSpec, value: Any, check_shapes: bool = True) -> np.ndarray:
+    """One input: convert ``value`` to ``spec``'s dtype and (unless told not to) check its shape."""
     given = _as_array(spec, value)
-    if not _shape_matches(spec.shape, given.shape):
+    if check_shapes and not _shape_matches(spec.shape, given.shape):
         raise _mismatch(spec, given)
     return _as_bytes(spec, given) if spec.dtype == "string" else _as_numeric(spec, given)
 

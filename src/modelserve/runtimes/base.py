@@ -48,6 +48,9 @@ class LoadedModel(abc.ABC):
     platform: str
     path: Path
     signatures: Mapping[str, Signature]
+    #: Whether callers must check input shapes against the signature. False where the framework itself
+    #: decides (TensorFlow graphs), so that what TensorFlow Serving accepts, we accept.
+    strict_shapes: bool = True
 
     def signature(self, name: str) -> Signature:
         """The named signature, or :class:`NotFound` listing the ones that exist."""

@@ -55,9 +55,7 @@ def _spec(node: ort.NodeArg) -> TensorSpec:
     dtype = _ORT_TYPES.get(node.type)
     if dtype is None:
         raise ModelLoadError(f"ONNX tensor {node.name!r} has unsupported type {node.type}")
-    shape = (
-        None if node.shape is None else tuple(d if isinstance(d, int) and d >= 0 else -1 for d in node.shape)
-    )
+    shape = None if node.shape is None else tuple(d if isinstance(d, int) and d >= 0 else -1 for d in node.shape)
     return TensorSpec(node.name, dtype, shape, tensor_name=node.name)
 
 

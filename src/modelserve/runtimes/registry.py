@@ -57,9 +57,7 @@ def detect_platform(path: Path) -> str:
     if len(found) == 1:
         return found[0]
     if not found:
-        raise ModelLoadError(
-            f"no model in {path}: expected saved_model.pb, or a .onnx, .tflite, .keras or .h5 file"
-        )
+        raise ModelLoadError(f"no model in {path}: expected saved_model.pb, or a .onnx, .tflite, .keras or .h5 file")
     raise ModelLoadError(f"{path} holds models of several formats ({', '.join(found)}); pass platform=")
 
 
@@ -74,9 +72,7 @@ def load(path: Path | str, platform: str | None = None, options: RuntimeOptions 
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ModelLoadError(
-            f"loading a {platform} model needs its framework (pip install {install}): {exc}"
-        ) from exc
+        raise ModelLoadError(f"loading a {platform} model needs its framework (pip install {install}): {exc}") from exc
     try:
         return getattr(module, function_name)(path, options or RuntimeOptions())
     except ServingError:

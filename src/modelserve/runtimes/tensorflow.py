@@ -27,6 +27,7 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from modelserve import dtypes
 from modelserve.errors import FailedPrecondition, InvalidArgument, ModelLoadError
 from modelserve.runtimes.base import LoadedModel, RuntimeOptions, single_file
+from modelserve.runtimes.registry import first_line
 from modelserve.types import DEFAULT_SIGNATURE, Signature, TensorSpec
 
 _INIT_OP_SIGNATURE = "__saved_model_init_op"
@@ -98,13 +99,16 @@ def _run_guarded(call: Callable[[], Mapping[str, tf.Tensor]]) -> dict[str, np.nd
         # TensorFlow failed to build its own error because the message quotes non-UTF-8 input bytes.
         text = exc.object.decode("utf-8", "replace") if isinstance(exc.object, bytes) else str(exc)
         raise InvalidArgument(f"TensorFlow rejected the input: {text.strip().splitlines()[0]}") from exc
-    except (tf.errors.OpError, TypeError, ValueError) as exc:
-        raise FailedPrecondition(f"TensorFlow failed to run the model: {str(exc).strip()}") from exc
+    except (TypeError, ValueError) as exc:  # inputs that do not bind to the function's input signature
+        raise InvalidArgument(f"TensorFlow rejected the input: {first_line(exc)}") from exc
+    except tf.errors.OpError as exc:
+        raise FailedPrecondition(f"TensorFlow failed to run the model: {exc.message.strip()}") from exc
     return {name: _to_numpy(value) for name, value in outputs.items()}
 
 
 class SavedModel(LoadedModel):
     platform = "tensorflow"
+    strict_shapes = False
 
     def __init__(self, path: Path, signatures: dict[str, Signature], loaded: object) -> None:
         self.path = path
@@ -157,9 +161,7 @@ class KerasModel(LoadedModel):
         self._model = model
         input_struct = _structure(model, "input", "inputs")
         self._input_names = (
-            list(input_struct)
-            if isinstance(input_struct, dict)
-            else [t.name for t in tf.nest.flatten(input_struct)]
+            list(input_struct) if isinstance(input_struct, dict) else [t.name for t in tf.nest.flatten(input_struct)]
         )
         flat_inputs = tf.nest.flatten(input_struct)
         output_struct = _structure(model, "output", "outputs")
@@ -181,20 +183,14 @@ class KerasModel(LoadedModel):
                 else (tf.nest.pack_sequence_as(input_struct, list(tensors)))
             )
             result = model(packed, training=False)
-            flat = (
-                [result[k] for k in self._output_names]
-                if isinstance(result, dict)
-                else tf.nest.flatten(result)
-            )
+            flat = [result[k] for k in self._output_names] if isinstance(result, dict) else tf.nest.flatten(result)
             return dict(zip(self._output_names, flat))
 
         self._serve = tf.function(serve, input_signature=specs)
 
     def run(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.signature(signature_name)
-        return _run_guarded(
-            lambda: self._serve(*[tf.convert_to_tensor(inputs[n]) for n in self._input_names])
-        )
+        return _run_guarded(lambda: self._serve(*[tf.convert_to_tensor(inputs[n]) for n in self._input_names]))
 
     def close(self) -> None:
         self._serve = None

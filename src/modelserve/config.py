@@ -1,0 +1,67 @@
+"""Frozen, typed configuration, validated once at start-up. Imports nothing of ours.
+
+ModelConfig(name="half_plus_two", base_path=Path("/models/half_plus_two"), policy=Latest(1))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Latest:
+    """Serve the ``n`` highest versions (TF Serving's default, ``n=1``)."""
+
+    n: int = 1
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"latest policy needs num_versions >= 1, got {self.n}")
+
+
+@dataclass(frozen=True)
+class All:
+    """Serve every version found."""
+
+
+@dataclass(frozen=True)
+class Specific:
+    """Serve exactly these versions (when present)."""
+
+    versions: tuple[int, ...]
+
+
+VersionPolicy = Latest | All | Specific
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One served model: a name, a base path of integer version folders, and how to choose versions."""
+
+    name: str
+    base_path: Path
+    platform: str | None = None
+    policy: VersionPolicy = field(default_factory=Latest)
+    labels: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything ``modelserve serve`` needs; flags and environment are read into this in one place."""
+
+    models: tuple[ModelConfig, ...]
+    host: str = "0.0.0.0"
+    rest_api_port: int = 8501
+    grpc_port: int = 8500
+    file_system_poll_wait_seconds: float = 1.0
+    rest_api_timeout_ms: int = 30_000
+    enable_cors: bool = False
+    max_request_bytes: int = 64 * 1024 * 1024
+    max_in_flight: int = 64
+    model_threads: int = 0
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
+    saved_model_tags: tuple[str, ...] = ("serve",)
+    settle_seconds: float = 0.3
+    graceful_shutdown_seconds: float = 30.0

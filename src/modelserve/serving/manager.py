@@ -1,0 +1,152 @@
+"""One model's versions: scan, load, serve, unload. TF Serving's availability-preserving lifecycle.
+
+A poller thread calls :meth:`ModelManager.poll`; request threads call :meth:`ModelManager.borrow`.
+
+Each poll: scan the base path (only folders that stopped changing are candidates); drop versions that
+failed to load with the same contents (a changed folder is retried); let the policy pick the aspired
+versions; load the missing ones, newest first, each becoming AVAILABLE at once; if a load fails, pick again
+(the next older version steps in); only then unload serving versions that are no longer aspired, waiting
+for their in-flight requests. A serving version whose folder still exists is never unloaded in favour of
+a version that did not load, and a failed load never touches the versions that serve.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from modelserve.config import ModelConfig
+from modelserve.errors import Code, InvalidArgument, NotFound, ServingError
+from modelserve.repository.filesystem import Fingerprint, Scan, VersionScanner
+from modelserve.runtimes.base import LoadedModel
+from modelserve.serving.handle import ServedVersion
+from modelserve.serving.policy import aspired_versions
+from modelserve.serving.state import VersionState, VersionStatus
+
+log = logging.getLogger(__name__)
+
+Loader = Callable[[Path], LoadedModel]
+
+
+class ModelManager:
+    def __init__(self, config: ModelConfig, loader: Loader, drain_timeout: float = 30.0) -> None:
+        self.config = config
+        self.name = config.name
+        self._loader = loader
+        self._drain_timeout = drain_timeout
+        self._scanner = VersionScanner(config.base_path)
+        self._lock = threading.Lock()
+        self._statuses: dict[int, VersionStatus] = {}
+        self._serving: dict[int, ServedVersion] = {}
+        self._failed: dict[int, Fingerprint] = {}
+        self._labels = dict(config.labels)
+
+    # ---- request side (any thread) ----
+
+    def borrow(self, version: int | None = None, label: str | None = None) -> ServedVersion:
+        """The requested AVAILABLE version, counted in; use it in a ``with`` block.
+
+        Raises NotFound with TF Serving's messages, or InvalidArgument for an unknown label.
+        """
+        with self._lock:
+            if label is not None:
+                if label not in self._labels:
+                    raise InvalidArgument(f"Unrecognized servable version label: {label}")
+                version = self._labels[label]
+            if version is None:
+                if not self._serving:
+                    raise NotFound(f"Servable not found for request: Latest({self.name})")
+                served = self._serving[max(self._serving)]
+            else:
+                served = self._serving.get(version)
+                if served is None:
+                    raise NotFound(f"Servable not found for request: Specific({self.name}, {version})")
+            return served.borrow()
+
+    def statuses(self) -> list[VersionStatus]:
+        """Every version ever seen, newest first (unloaded ones as END)."""
+        with self._lock:
+            return [self._statuses[v] for v in sorted(self._statuses, reverse=True)]
+
+    def available_versions(self) -> list[int]:
+        with self._lock:
+            return sorted(self._serving)
+
+    @property
+    def labels(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._labels)
+
+    # ---- lifecycle side (the poller thread) ----
+
+    def poll(self) -> None:
+        """One scan-load-unload round. Never raises for a bad version; logs and records it."""
+        scan = self._scanner.scan()
+        while True:
+            aspired = self._aspired(scan)
+            missing = sorted(aspired - set(self._serving), reverse=True)
+            if not missing:
+                break
+            for version in missing:
+                path, print_ = scan.ready[version]
+                if not self._load(version, path, print_):
+                    break  # pick again without it
+        for version in sorted(set(self._serving) - aspired):
+            self._unload(version)
+
+    def unload_all(self) -> None:
+        for version in sorted(self._serving):
+            self._unload(version)
+
+    def _aspired(self, scan: Scan) -> set[int]:
+        candidates = {v for v, (_p, fp) in scan.ready.items() if self._failed.get(v) != fp}
+        candidates |= {v for v in self._serving if v in scan.present}
+        return aspired_versions(candidates, self.config.policy)
+
+    def _set(self, version: int, state: VersionState, error: ServingError | None = None) -> None:
+        code, message = (error.code, error.message) if error else (Code.OK, "")
+        with self._lock:
+            self._statuses[version] = VersionStatus(version, state, code, message)
+
+    def _load(self, version: int, path: Path, print_: Fingerprint) -> bool:
+        self._set(version, VersionState.LOADING)
+        started = time.perf_counter()
+        try:
+            model = self._loader(path)
+        except ServingError as exc:
+            log.error("model %s version %d failed to load: %s", self.name, version, exc.message)
+            self._failed[version] = print_
+            self._set(version, VersionState.END, exc)
+            return False
+        except Exception as exc:  # a runtime bug must not stop the poller
+            log.exception("model %s version %d failed to load", self.name, version)
+            self._failed[version] = print_
+            self._set(version, VersionState.END, ServingError(f"{type(exc).__name__}: {exc}"))
+            return False
+        self._failed.pop(version, None)
+        with self._lock:
+            self._serving[version] = ServedVersion(self.name, version, path, model)
+            self._statuses[version] = VersionStatus(version, VersionState.AVAILABLE)
+        log.info(
+            "model %s version %d AVAILABLE (%.0f ms)",
+            self.name,
+            version,
+            1000 * (time.perf_counter() - started),
+        )
+        return True
+
+    def _unload(self, version: int) -> None:
+        with self._lock:
+            served = self._serving.pop(version)
+            self._statuses[version] = VersionStatus(version, VersionState.UNLOADING)
+        drained = served.retire(self._drain_timeout)
+        if not drained:
+            log.warning("model %s version %d closed with requests still running", self.name, version)
+        del served
+        gc.collect()
+        self._set(version, VersionState.END)
+        log.info("model %s version %d unloaded", self.name, version)
