@@ -1,13 +1,14 @@
 # Two commands do all set-up on a fresh machine:
-#   make serve   - create .venv, build the example models into models/, run the main job
+#   make serve   - create .venv, build the example models into models/, serve them on port 8501
 #   make test    - create .venv, build the example models, run ruff and the test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MODELS := models
+PORT ?= 8501
 EXTRAS := tensorflow,tflite,examples,dev
 
-.PHONY: serve test lint examples clean
+.PHONY: serve demo test lint examples clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +22,12 @@ $(MODELS)/.built: $(BIN)/.installed $(wildcard src/modelserve/examples/*.py)
 
 examples: $(MODELS)/.built
 
-# Until the online server lands this is the in-memory job: every digits runtime predicts the held-out set.
+# The main job: TF Serving's REST API on port 8501 over every example model (Ctrl-C stops it cleanly).
 serve: $(MODELS)/.built
+	$(BIN)/modelserve serve --model_repository=$(MODELS) --rest_api_port=$(PORT)
+
+# In-memory predictions of the digits network through every runtime.
+demo: $(MODELS)/.built
 	$(BIN)/modelserve examples demo $(MODELS)
 
 lint: $(BIN)/.installed

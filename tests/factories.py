@@ -66,12 +66,33 @@ def tflite_int8(folder: Path) -> Path:
     converter = tf.lite.TFLiteConverter.from_saved_model(str(export_dir))
     rng = np.random.default_rng(0)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: (
-        [rng.uniform(-1, 1, (1, 4)).astype(np.float32)] for _ in range(50)
-    )
+    converter.representative_dataset = lambda: ([rng.uniform(-1, 1, (1, 4)).astype(np.float32)] for _ in range(50))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
     path = folder / "model.tflite"
     path.write_bytes(converter.convert())
+    return path
+
+
+def onnx_slow_matmul(folder: Path, size: int = 1024, layers: int = 8) -> Path:
+    """ONNX: ``y = x @ W @ W ...`` (``layers`` matmuls of [size, size]); slow enough to keep requests in flight."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array((rng.standard_normal((size, size)) / size).astype(np.float32), "w")
+    nodes = [helper.make_node("MatMul", ["x" if i == 0 else f"h{i}", "w"], [f"h{i + 1}"]) for i in range(layers)]
+    nodes.append(helper.make_node("Identity", [f"h{layers}"], ["y"]))
+    graph = helper.make_graph(
+        nodes,
+        "slow",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", size])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", size])],
+        initializer=[weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.onnx"
+    onnx.save(model, str(path))
     return path

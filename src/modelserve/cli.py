@@ -1,4 +1,4 @@
-"""The ``modelserve`` command line: inspect | predict | examples.
+"""The ``modelserve`` command line: serve | inspect | predict | examples.
 
 Every command turns :class:`~modelserve.errors.ServingError` into one ``error: ...`` line on stderr and
 exit status 1; usage errors exit 2 (argparse).
@@ -83,9 +83,22 @@ def _cmd_examples_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from modelserve.server.flags import server_config
+    from modelserve.server.main import serve
+
+    return serve(server_config(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelserve", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve models over TF Serving's REST API")
+    from modelserve.server.flags import add_serve_flags
+
+    add_serve_flags(serve)
+    serve.set_defaults(func=_cmd_serve)
 
     inspect = commands.add_parser("inspect", help="show a model's signatures (saved_model_cli show --all)")
     inspect.add_argument("path", help="SavedModel folder, version folder, or .onnx/.tflite/.keras/.h5 file")
@@ -94,9 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
     inspect.set_defaults(func=_cmd_inspect)
 
-    predict = commands.add_parser(
-        "predict", help="run one in-memory prediction and print the outputs as JSON"
-    )
+    predict = commands.add_parser("predict", help="run one in-memory prediction and print the outputs as JSON")
     predict.add_argument("path")
     predict.add_argument("--inputs", required=True, help='JSON ({"x": [[1.0]]}), @file.json, or file.npz')
     predict.add_argument("--signature", default=DEFAULT_SIGNATURE)

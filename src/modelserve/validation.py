@@ -66,6 +66,14 @@ def coerce_tensor(spec: TensorSpec, value: Any, check_shapes: bool = True) -> np
     return _as_bytes(spec, given) if spec.dtype == "string" else _as_numeric(spec, given)
 
 
+def check_shapes(signature: Signature, arrays: Mapping[str, np.ndarray]) -> None:
+    """Shape check alone, for callers that converted dtypes themselves (the protocol decoders)."""
+    for name, array in arrays.items():
+        spec = signature.inputs[name]
+        if not _shape_matches(spec.shape, array.shape):
+            raise _mismatch(spec, array)
+
+
 def _as_array(spec: TensorSpec, value: Any) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return value

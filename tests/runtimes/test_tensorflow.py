@@ -20,9 +20,7 @@ def tf_examples(feature: str, values: list[float]) -> list[bytes]:
 
     return [
         tf.train.Example(
-            features=tf.train.Features(
-                feature={feature: tf.train.Feature(float_list=tf.train.FloatList(value=[v]))}
-            )
+            features=tf.train.Features(feature={feature: tf.train.Feature(float_list=tf.train.FloatList(value=[v]))})
         ).SerializeToString()
         for v in values
     ]

@@ -57,6 +57,4 @@ def save_multiplier(model: keras.Model, export_dir: Path) -> None:
     def serving_default(examples: tf.Tensor) -> dict[str, tf.Tensor]:
         return predict(tf.io.parse_example(examples, feature)["x"])
 
-    tf.saved_model.save(
-        module, str(export_dir), signatures={"serving_default": serving_default, "predict": predict}
-    )
+    tf.saved_model.save(module, str(export_dir), signatures={"serving_default": serving_default, "predict": predict})

@@ -1,0 +1,145 @@
+"""The REST front door: a small ASGI application over :class:`ModelService`.
+
+Routes: ``(?i)/v1/...`` -> TF Serving's API (:mod:`modelserve.protocols.tfs_rest`); ``GET /healthz`` (the
+process is up); ``GET /readyz`` (every configured model has an AVAILABLE version); anything else -> 404
+with an HTML body, as TF Serving's HTTP server answers. Protection: request bodies over
+``max_request_bytes`` get 413 (checked against Content-Length before reading, and while reading);
+``Content-Encoding: gzip`` bodies are inflated up to the same limit. Every response that served a model
+carries ``X-Model-Version``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from modelserve.config import ServerConfig
+from modelserve.errors import ResourceExhausted, ServingError
+from modelserve.protocols import tfs_rest
+from modelserve.protocols.status import http_status
+from modelserve.serving.service import ModelService
+
+log = logging.getLogger(__name__)
+
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_V1 = re.compile(r"/v1/.*", re.IGNORECASE | re.DOTALL)
+_JSON = (b"content-type", b"application/json")
+_NOT_FOUND_HTML = b"<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>"
+_CORS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-methods", b"POST, GET"),
+    (b"access-control-allow-headers", b"Content-Type"),
+]
+_ORIGIN = re.compile(rb"https?://.*")
+
+
+class BodyTooLarge(ResourceExhausted):
+    """413: the request body is over the configured limit."""
+
+
+class RestApp:
+    def __init__(self, service: ModelService, config: ServerConfig) -> None:
+        self.service = service
+        self.config = config
+        self._timeout = config.rest_api_timeout_ms / 1000 if config.rest_api_timeout_ms > 0 else None
+        self._extra_headers = _CORS if config.enable_cors else []
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method: str = scope["method"]
+        path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+        if path in ("/healthz", "/readyz") and method == "GET":
+            ready = path == "/healthz" or self.service.ready()
+            await self._send(send, 200 if ready else 503, b'{"status": "%s"}' % (b"ok" if ready else b"not ready"))
+            return
+        if not _V1.fullmatch(path):
+            await self._send(send, 404, _NOT_FOUND_HTML, content_type=b"text/html")
+            return
+        if method == "OPTIONS" and self.config.enable_cors:
+            origin = dict(scope["headers"]).get(b"origin", b"")
+            await self._send(send, 200 if _ORIGIN.fullmatch(origin) else 400, b"")
+            return
+        try:
+            body = await self._read_body(scope, receive)
+            response = await tfs_rest.handle(self.service, method, path, body, self._timeout)
+        except BodyTooLarge as exc:
+            await self._send(send, 413, tfs_rest.error_body(exc.message))
+            return
+        except ServingError as exc:
+            await self._send(send, http_status(exc.code), tfs_rest.error_body(exc.message))
+            return
+        except Exception as exc:  # never let a bug drop the connection without an answer
+            log.exception("unhandled error serving %s %s", method, path)
+            await self._send(send, 500, tfs_rest.error_body(f"Internal error: {type(exc).__name__}: {exc}"))
+            return
+        headers = [(b"x-model-version", str(response.version).encode())] if response.version is not None else []
+        await self._send(send, response.status, response.body, headers=headers)
+
+    async def _read_body(self, scope: dict[str, Any], receive: Receive) -> bytes:
+        limit = self.config.max_request_bytes
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise BodyTooLarge(f"request body of {int(declared)} bytes is over the limit of {limit} bytes")
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"request body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if headers.get(b"content-encoding", b"").lower() == b"gzip":
+            body = _gunzip(body, limit)
+        return body
+
+    async def _send(
+        self,
+        send: Send,
+        status: int,
+        body: bytes,
+        content_type: bytes = _JSON[1],
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        all_headers = [
+            (b"content-type", content_type),
+            (b"content-length", str(len(body)).encode()),
+            *self._extra_headers,
+            *(headers or []),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": all_headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        from modelserve.errors import InvalidArgument
+
+        raise InvalidArgument(f"cannot decompress gzip body: {exc}") from None
+    if len(out) > limit:
+        raise BodyTooLarge(f"decompressed request body is over the limit of {limit} bytes")
+    return out

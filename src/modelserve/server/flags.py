@@ -1,0 +1,110 @@
+"""``modelserve serve`` flags, named and defaulted like ``tensorflow_model_server``'s, plus our own.
+
+Flags accept TF Serving's spellings (``--rest_api_port=8501``, ``--rest_api_enable_cors_support=true``).
+Environment defaults follow the ``tensorflow/serving`` image: ``MODEL_NAME`` and ``MODEL_BASE_PATH``
+(the model's base path is then ``$MODEL_BASE_PATH/$MODEL_NAME``, ``/models`` by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from modelserve.config import ModelConfig, ServerConfig
+from modelserve.errors import InvalidArgument
+from modelserve.repository.filesystem import version_folders
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_serve_flags(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--port", type=int, default=8500, help="gRPC port (the gRPC API arrives in a later release)")
+    add("--rest_api_port", type=int, default=8501, help="REST port [8501]")
+    add("--host", default="0.0.0.0", help="address to listen on [0.0.0.0]")
+    add("--model_name", default=None, help="name of the single served model [$MODEL_NAME or 'default']")
+    add(
+        "--model_base_path",
+        default=None,
+        help="folder of integer version folders [$MODEL_BASE_PATH/$MODEL_NAME]",
+    )
+    add("--model_config_file", default=None, help="TF Serving text-proto ModelServerConfig (several models)")
+    add("--model_repository", default=None, help="serve every model folder under this folder (ours)")
+    add("--model_platform", default=None, help="tensorflow | keras | onnx | tflite [detected per version]")
+    add(
+        "--file_system_poll_wait_seconds",
+        type=float,
+        default=1.0,
+        help="version scan period; <= 0: scan once [1]",
+    )
+    add("--rest_api_timeout_in_ms", type=int, default=30_000, help="per-request deadline, then 504 [30000]")
+    add("--rest_api_enable_cors_support", type=_bool, nargs="?", const=True, default=False)
+    add("--max_request_bytes", type=int, default=64 * 1024 * 1024, help="larger bodies get 413 [64 MiB]")
+    add("--max_in_flight", type=int, default=64, help="model calls running or waiting; beyond: 503 [64]")
+    add("--model_threads", type=int, default=0, help="threads running model calls [2 x cores, at least 4]")
+    add("--tensorflow_intra_op_parallelism", type=int, default=0)
+    add("--tensorflow_inter_op_parallelism", type=int, default=0)
+    add("--saved_model_tags", default="serve", help="comma-separated MetaGraph tags [serve]")
+    add("--graceful_shutdown_seconds", type=float, default=30.0, help="SIGTERM drain limit [30]")
+
+
+def models_from_flags(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[ModelConfig, ...]:
+    """The served models: a config file, a repository folder, or one model by name and base path."""
+    if args.model_config_file:
+        from modelserve.config_io import read_model_config_file
+
+        return read_model_config_file(Path(args.model_config_file))
+    if args.model_repository:
+        return models_in_repository(Path(args.model_repository), args.model_platform)
+    name = args.model_name or environ.get("MODEL_NAME") or "default"
+    base = args.model_base_path
+    if base is None:
+        if "MODEL_NAME" not in environ and "MODEL_BASE_PATH" not in environ:
+            raise InvalidArgument(
+                "nothing to serve: pass --model_base_path (with --model_name), --model_config_file or "
+                "--model_repository, or set MODEL_NAME and MODEL_BASE_PATH"
+            )
+        base = os.path.join(environ.get("MODEL_BASE_PATH", "/models"), name)
+    return (ModelConfig(name=name, base_path=Path(base).absolute(), platform=args.model_platform),)
+
+
+def models_in_repository(root: Path, platform: str | None = None) -> tuple[ModelConfig, ...]:
+    """Every subfolder of ``root`` that holds integer version folders is a model named after it."""
+    if not root.is_dir():
+        raise InvalidArgument(f"--model_repository {root} is not a folder")
+    models = tuple(
+        ModelConfig(name=p.name, base_path=p.absolute(), platform=platform)
+        for p in sorted(root.iterdir())
+        if p.is_dir() and not p.name.startswith(".") and version_folders(p)
+    )
+    if not models:
+        raise InvalidArgument(f"no model folders (with integer version folders) under {root}")
+    return models
+
+
+def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> ServerConfig:
+    return ServerConfig(
+        models=models_from_flags(args, environ),
+        host=args.host,
+        rest_api_port=args.rest_api_port,
+        grpc_port=args.port,
+        file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
+        rest_api_timeout_ms=args.rest_api_timeout_in_ms,
+        enable_cors=args.rest_api_enable_cors_support,
+        max_request_bytes=args.max_request_bytes,
+        max_in_flight=args.max_in_flight,
+        model_threads=args.model_threads,
+        intra_op_threads=args.tensorflow_intra_op_parallelism,
+        inter_op_threads=args.tensorflow_inter_op_parallelism,
+        saved_model_tags=tuple(t for t in args.saved_model_tags.split(",") if t),
+        graceful_shutdown_seconds=args.graceful_shutdown_seconds,
+    )

@@ -1,0 +1,81 @@
+"""Composition root of ``modelserve serve``: config in, a running server out, a clean exit on SIGTERM.
+
+Order: build :class:`ModelService` and load what is on disk (start-up waits for first loads, as TF
+Serving does, but a model that fails to load does not stop the others), then serve REST with uvicorn.
+SIGTERM or SIGINT: stop accepting connections, let in-flight requests finish (up to
+``graceful_shutdown_seconds``), stop polling, unload, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+
+import uvicorn
+
+from modelserve.config import ServerConfig
+from modelserve.server.app import RestApp
+from modelserve.serving.service import ModelService
+
+log = logging.getLogger("modelserve")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its graceful shutdown, so the process would die by the signal.
+
+    We take the signals ourselves: SIGTERM/SIGINT start the same graceful shutdown, and the process exits 0.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._request_exit, sig)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    def _request_exit(self, sig: signal.Signals) -> None:
+        log.info("%s: draining in-flight requests, then stopping", sig.name)
+        if self.should_exit:
+            self.force_exit = True
+        self.should_exit = True
+
+
+def build_uvicorn(service: ModelService, config: ServerConfig) -> uvicorn.Server:
+    uv_config = uvicorn.Config(
+        RestApp(service, config),
+        host=config.host,
+        port=config.rest_api_port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=config.graceful_shutdown_seconds,
+        backlog=2048,
+    )
+    return _Server(uv_config)
+
+
+def serve(config: ServerConfig) -> int:
+    """Run until SIGTERM/SIGINT; returns the process exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    service = ModelService(config)
+    service.start()
+    for name in service.model_names():
+        versions = service.manager(name).available_versions()
+        log.info("model %s: available versions %s", name, versions or "none")
+    server = build_uvicorn(service, config)
+    log.info("REST API on http://%s:%d (TF Serving /v1 API)", config.host, config.rest_api_port)
+    try:
+        asyncio.run(server.serve())
+    finally:
+        service.stop()
+    log.info("stopped")
+    return 0
