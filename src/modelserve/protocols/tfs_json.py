@@ -745,7 +745,34 @@ _LONG_FORMAT = {np.dtype(np.float32): ("%.9g", 1e9, 0.07), np.dtype(np.float64):
 _SMALLEST_NORMAL = {dtype: float(np.finfo(dtype).smallest_normal) for dtype in _LONG_FORMAT}
 
 
+# Below this many values, formatting one value at a time beats the fixed cost of the array path.
+_SMALL_FLOAT_ARRAY = 48
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
 def _float_tokens(flat: np.ndarray) -> list[str]:
+    if flat.size <= _SMALL_FLOAT_ARRAY:
+        return _float_tokens_one_by_one(flat)
+    return _float_tokens_vectorised(flat)
+
+
+def _float_tokens_one_by_one(flat: np.ndarray) -> list[str]:
+    """``WriteDecimal`` per element: ``%g`` when it reads back as the same value, else the long format."""
+    long_format = _LONG_FORMAT[flat.dtype][0]
+    reads_back = np.float32 if flat.dtype == np.float32 else float
+    tokens = []
+    for value in flat.tolist():
+        text = "%g" % value
+        if text in _NON_FINITE:
+            tokens.append(_NON_FINITE[text])
+            continue
+        if reads_back(text) != value:
+            text = long_format % value
+        tokens.append(text if "." in text or "e" in text else text + ".0")
+    return tokens
+
+
+def _float_tokens_vectorised(flat: np.ndarray) -> list[str]:
     """``WriteDecimal`` for every element of a 1-D float32/float64 array.
 
     A finite value is written as ``%g`` if that text reads back as the same value, else as ``%.9g`` (float32)
