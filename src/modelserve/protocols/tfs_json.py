@@ -758,16 +758,16 @@ def _float_tokens(flat: np.ndarray) -> list[str]:
 
 def _float_tokens_one_by_one(flat: np.ndarray) -> list[str]:
     """``WriteDecimal`` per element: ``%g`` when it reads back as the same value, else the long format."""
-    long_format = _LONG_FORMAT[flat.dtype][0]
+    long_spec = _LONG_FORMAT[flat.dtype][0].lstrip("%")
     reads_back = np.float32 if flat.dtype == np.float32 else float
     tokens = []
     for value in flat.tolist():
-        text = "%g" % value
+        text = f"{value:g}"
         if text in _NON_FINITE:
             tokens.append(_NON_FINITE[text])
             continue
         if reads_back(text) != value:
-            text = long_format % value
+            text = format(value, long_spec)
         tokens.append(text if "." in text or "e" in text else text + ".0")
     return tokens
 
