@@ -15,7 +15,7 @@ work=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 echo '{"instances": [1.0, 2.0, 5.0]}' >"$work/body.json"
-"$BIN/modelserve" serve --model_repository="$MODELS" --host=127.0.0.1 --rest_api_port="$PORT" \
+"$BIN/modelserve" serve --model_repository="$MODELS" --host=127.0.0.1 --rest_api_port="$PORT" --port=0 \
   --file_system_poll_wait_seconds=0 >"$work/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 300); do

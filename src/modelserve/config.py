@@ -51,9 +51,11 @@ class ServerConfig:
     """Everything ``modelserve serve`` needs; flags and environment are read into this in one place."""
 
     models: tuple[ModelConfig, ...]
+    model_repository: Path | None = None
     host: str = "0.0.0.0"
     rest_api_port: int = 8501
     grpc_port: int = 8500
+    grpc_max_message_bytes: int = 2**31 - 1
     file_system_poll_wait_seconds: float = 1.0
     rest_api_timeout_ms: int = 30_000
     enable_cors: bool = False

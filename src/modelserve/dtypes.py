@@ -55,6 +55,7 @@ _TABLE: tuple[DType, ...] = (
 
 _BY_NAME = {d.name: d for d in _TABLE}
 _BY_TF_ENUM = {d.tf_enum: d for d in _TABLE}
+_BY_V2 = {d.v2_name: d for d in _TABLE if d.v2_name}
 _BY_NUMPY = {d.numpy: d for d in _TABLE if d.numpy is not None and d.name != "string"}
 _ALIASES = {"float": "float32", "double": "float64", "half": "float16", "bytes": "string", "str": "string"}
 
@@ -84,3 +85,12 @@ def by_numpy(dtype: np.dtype | type) -> DType:
         return _BY_NUMPY[dtype]
     except KeyError:
         raise Unimplemented(f"unsupported numpy dtype {dtype}") from None
+
+
+def by_v2_name(name: str) -> DType:
+    """Look a dtype up by its Open Inference Protocol datatype (``FP32``, ``BYTES``, ...)."""
+    try:
+        return _BY_V2[name]
+    except KeyError:
+        valid = ", ".join(sorted(_BY_V2))
+        raise Unimplemented(f"unsupported datatype {name!r}; valid datatypes: {valid}") from None

@@ -28,11 +28,21 @@ def free_port() -> int:
 class ServerProcess:
     def __init__(self, *args: str, log_path: Path) -> None:
         self.port = free_port()
+        self.grpc_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [MODELSERVE, "serve", "--host", "127.0.0.1", f"--rest_api_port={self.port}", *args],
+            [
+                MODELSERVE,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                f"--rest_api_port={self.port}",
+                f"--port={self.grpc_port}",
+                *args,
+            ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

@@ -81,7 +81,7 @@ def test_version_overflow(examples_server):
 
 
 def test_non_v1_paths_get_html_404(examples_server):
-    response = requests.get(examples_server.url + "/v2/models", timeout=10)
+    response = requests.get(examples_server.url + "/v3/models", timeout=10)
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from modelserve.errors import Code
+
+if TYPE_CHECKING:
+    import grpc
 
 HTTP_STATUS: dict[Code, int] = {
     Code.OK: 200,
@@ -27,3 +32,13 @@ HTTP_STATUS: dict[Code, int] = {
 
 def http_status(code: Code) -> int:
     return HTTP_STATUS.get(code, 500)
+
+
+def grpc_status(code: Code) -> grpc.StatusCode:
+    """Our codes are gRPC's canonical codes, so the mapping is by number."""
+    import grpc
+
+    for status in grpc.StatusCode:
+        if status.value[0] == int(code):
+            return status
+    return grpc.StatusCode.UNKNOWN

@@ -37,9 +37,13 @@ _MAX_INT64 = 2**63 - 1
 
 @dataclass(frozen=True)
 class RestResponse:
+    """What a REST handler answers; the app adds Content-Length, CORS and ``X-Model-Version``."""
+
     body: bytes
     status: int = 200
     version: int | None = None
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    content_type: bytes = b"application/json"
 
 
 def error_body(message: str) -> bytes:

@@ -1,6 +1,7 @@
 """The REST front door: a small ASGI application over :class:`ModelService`.
 
-Routes: ``(?i)/v1/...`` -> TF Serving's API (:mod:`modelserve.protocols.tfs_rest`); ``GET /healthz`` (the
+Routes: ``(?i)/v1/...`` -> TF Serving's API (:mod:`modelserve.protocols.tfs_rest`); ``/v2...`` -> the Open
+Inference Protocol (:mod:`modelserve.protocols.v2_rest`); ``GET /healthz`` (the
 process is up); ``GET /readyz`` (every configured model has an AVAILABLE version); anything else -> 404
 with an HTML body, as TF Serving's HTTP server answers. Protection: request bodies over
 ``max_request_bytes`` get 413 (checked against Content-Length before reading, and while reading);
@@ -18,7 +19,7 @@ from typing import Any
 
 from modelserve.config import ServerConfig
 from modelserve.errors import ResourceExhausted, ServingError
-from modelserve.protocols import tfs_rest
+from modelserve.protocols import tfs_rest, v2_rest
 from modelserve.protocols.status import http_status
 from modelserve.serving.service import ModelService
 
@@ -28,6 +29,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _V1 = re.compile(r"/v1/.*", re.IGNORECASE | re.DOTALL)
+_V2 = re.compile(r"/v2(?:/.*)?", re.DOTALL)
 _JSON = (b"content-type", b"application/json")
 _NOT_FOUND_HTML = b"<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>"
 _CORS = [
@@ -61,7 +63,8 @@ class RestApp:
             ready = path == "/healthz" or self.service.ready()
             await self._send(send, 200 if ready else 503, b'{"status": "%s"}' % (b"ok" if ready else b"not ready"))
             return
-        if not _V1.fullmatch(path):
+        is_v2 = bool(_V2.fullmatch(path))
+        if not is_v2 and not _V1.fullmatch(path):
             await self._send(send, 404, _NOT_FOUND_HTML, content_type=b"text/html")
             return
         if method == "OPTIONS" and self.config.enable_cors:
@@ -70,7 +73,11 @@ class RestApp:
             return
         try:
             body = await self._read_body(scope, receive)
-            response = await tfs_rest.handle(self.service, method, path, body, self._timeout)
+            if is_v2:
+                headers = dict(scope["headers"])
+                response = await v2_rest.handle(self.service, method, path, headers, body, self._timeout)
+            else:
+                response = await tfs_rest.handle(self.service, method, path, body, self._timeout)
         except BodyTooLarge as exc:
             await self._send(send, 413, tfs_rest.error_body(exc.message))
             return
@@ -81,8 +88,10 @@ class RestApp:
             log.exception("unhandled error serving %s %s", method, path)
             await self._send(send, 500, tfs_rest.error_body(f"Internal error: {type(exc).__name__}: {exc}"))
             return
-        headers = [(b"x-model-version", str(response.version).encode())] if response.version is not None else []
-        await self._send(send, response.status, response.body, headers=headers)
+        headers = list(response.headers)
+        if response.version is not None:
+            headers.append((b"x-model-version", str(response.version).encode()))
+        await self._send(send, response.status, response.body, content_type=response.content_type, headers=headers)
 
     async def _read_body(self, scope: dict[str, Any], receive: Receive) -> bytes:
         limit = self.config.max_request_bytes

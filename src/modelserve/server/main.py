@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import uvicorn
 
@@ -26,8 +26,11 @@ log = logging.getLogger("modelserve")
 class _Server(uvicorn.Server):
     """uvicorn re-raises SIGTERM after its graceful shutdown, so the process would die by the signal.
 
-    We take the signals ourselves: SIGTERM/SIGINT start the same graceful shutdown, and the process exits 0.
+    We take the signals ourselves: SIGTERM/SIGINT start the same graceful shutdown (and call ``on_exit``,
+    which stops the gRPC server), and the process exits 0.
     """
+
+    on_exit: Callable[[], None] = staticmethod(lambda: None)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -45,6 +48,7 @@ class _Server(uvicorn.Server):
         if self.should_exit:
             self.force_exit = True
         self.should_exit = True
+        self.on_exit()
 
 
 def build_uvicorn(service: ModelService, config: ServerConfig) -> uvicorn.Server:
@@ -63,6 +67,25 @@ def build_uvicorn(service: ModelService, config: ServerConfig) -> uvicorn.Server
     return _Server(uv_config)
 
 
+async def _serve(service: ModelService, config: ServerConfig) -> None:
+    rest = build_uvicorn(service, config)
+    grpc_door = None
+    if config.grpc_port:
+        from modelserve.server.grpc_server import GrpcFrontDoor
+
+        grpc_door = GrpcFrontDoor(service, config)
+        await grpc_door.start()
+        log.info("gRPC API on %s:%d (TF Serving PredictionService, ModelService)", config.host, grpc_door.port)
+        stopping: list[asyncio.Task] = []
+        rest.on_exit = lambda: stopping.append(asyncio.ensure_future(grpc_door.stop(config.graceful_shutdown_seconds)))
+    log.info("REST API on http://%s:%d (TF Serving /v1 API)", config.host, config.rest_api_port)
+    try:
+        await rest.serve()
+    finally:
+        if grpc_door is not None:
+            await grpc_door.stop(config.graceful_shutdown_seconds)
+
+
 def serve(config: ServerConfig) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit status."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -71,10 +94,8 @@ def serve(config: ServerConfig) -> int:
     for name in service.model_names():
         versions = service.manager(name).available_versions()
         log.info("model %s: available versions %s", name, versions or "none")
-    server = build_uvicorn(service, config)
-    log.info("REST API on http://%s:%d (TF Serving /v1 API)", config.host, config.rest_api_port)
     try:
-        asyncio.run(server.serve())
+        asyncio.run(_serve(service, config))
     finally:
         service.stop()
     log.info("stopped")

@@ -44,6 +44,7 @@ class ModelManager:
         self._serving: dict[int, ServedVersion] = {}
         self._failed: dict[int, Fingerprint] = {}
         self._labels = dict(config.labels)
+        self._lifecycle = threading.Lock()  # one poll or reconfiguration at a time
 
     # ---- request side (any thread) ----
 
@@ -83,8 +84,21 @@ class ModelManager:
 
     # ---- lifecycle side (the poller thread) ----
 
+    def reconfigure(self, config: ModelConfig) -> None:
+        """Take a new config for the same model name (policy, labels, base path); the next poll applies it."""
+        with self._lifecycle:
+            if config.base_path != self.config.base_path:
+                self._scanner = VersionScanner(config.base_path)
+            self.config = config
+            with self._lock:
+                self._labels = dict(config.labels)
+
     def poll(self) -> None:
         """One scan-load-unload round. Never raises for a bad version; logs and records it."""
+        with self._lifecycle:
+            self._poll()
+
+    def _poll(self) -> None:
         scan = self._scanner.scan()
         while True:
             aspired = self._aspired(scan)
@@ -99,8 +113,9 @@ class ModelManager:
             self._unload(version)
 
     def unload_all(self) -> None:
-        for version in sorted(self._serving):
-            self._unload(version)
+        with self._lifecycle:
+            for version in sorted(self._serving):
+                self._unload(version)
 
     def _aspired(self, scan: Scan) -> set[int]:
         candidates = {v for v, (_p, fp) in scan.ready.items() if self._failed.get(v) != fp}

@@ -24,11 +24,12 @@ import numpy as np
 
 from modelserve.config import ModelConfig, ServerConfig
 from modelserve.errors import DeadlineExceeded, NotFound, Unavailable
+from modelserve.repository.filesystem import version_folders
 from modelserve.runtimes import registry
 from modelserve.runtimes.base import LoadedModel, RuntimeOptions
 from modelserve.serving.handle import ServedVersion
 from modelserve.serving.manager import ModelManager
-from modelserve.serving.state import VersionStatus
+from modelserve.serving.state import VersionState, VersionStatus
 
 log = logging.getLogger(__name__)
 
@@ -40,49 +41,136 @@ def runtime_loader(model: ModelConfig, options: RuntimeOptions) -> Callable[[Pat
 class ModelService:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        options = RuntimeOptions(
+        self._options = RuntimeOptions(
             intra_op_threads=config.intra_op_threads,
             inter_op_threads=config.inter_op_threads,
             saved_model_tags=config.saved_model_tags,
         )
-        self._managers = {
-            m.name: ModelManager(m, runtime_loader(m, options), config.graceful_shutdown_seconds) for m in config.models
-        }
+        self._managers = {m.name: self._new_manager(m) for m in config.models}
         workers = config.model_threads or max(4, 2 * (os.cpu_count() or 1))
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="model")
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
         self._stop = threading.Event()
-        self._pollers: list[threading.Thread] = []
+        self._pollers: dict[str, tuple[threading.Thread, threading.Event]] = {}
+        self._reload_lock = threading.Lock()
+        self._known: dict[str, ModelConfig] = {m.name: m for m in config.models}  # loadable by name
+
+    def _new_manager(self, model: ModelConfig) -> ModelManager:
+        return ModelManager(model, runtime_loader(model, self._options), self.config.graceful_shutdown_seconds)
 
     # ---- lifecycle ----
 
     def start(self) -> None:
         """Load what is on disk now (two scans ``settle_seconds`` apart), then poll in the background."""
+        self._settle(list(self._managers.values()))
         for manager in self._managers.values():
+            self._start_poller(manager)
+
+    def _settle(self, managers: list[ModelManager]) -> None:
+        for manager in managers:
             manager.poll()
         time.sleep(self.config.settle_seconds)
-        for manager in self._managers.values():
+        for manager in managers:
             manager.poll()
-        if self.config.file_system_poll_wait_seconds > 0:
-            for manager in self._managers.values():
-                thread = threading.Thread(target=self._poll_loop, args=(manager,), name=f"poll-{manager.name}")
-                thread.daemon = True
-                thread.start()
-                self._pollers.append(thread)
 
-    def _poll_loop(self, manager: ModelManager) -> None:
-        while not self._stop.wait(self.config.file_system_poll_wait_seconds):
+    def _start_poller(self, manager: ModelManager) -> None:
+        if self.config.file_system_poll_wait_seconds <= 0:
+            return
+        stop = threading.Event()
+        thread = threading.Thread(target=self._poll_loop, args=(manager, stop), name=f"poll-{manager.name}")
+        thread.daemon = True
+        thread.start()
+        self._pollers[manager.name] = (thread, stop)
+
+    def _poll_loop(self, manager: ModelManager, stop: threading.Event) -> None:
+        while not (stop.wait(self.config.file_system_poll_wait_seconds) or self._stop.is_set()):
             try:
                 manager.poll()
             except Exception:  # the poller must survive anything a scan meets
                 log.exception("polling model %s failed", manager.name)
 
+    def _stop_poller(self, name: str) -> None:
+        thread, stop = self._pollers.pop(name, (None, None))
+        if thread is not None:
+            stop.set()
+            thread.join()
+
+    def reload_config(self, models: tuple[ModelConfig, ...]) -> None:
+        """Match ``models`` exactly: add new models (loaded before they become visible), reconfigure changed
+        ones, unload models left out. Blocking: call it off the event loop. One reload at a time."""
+        with self._reload_lock:
+            wanted = {m.name: m for m in models}
+            added = {name: self._new_manager(m) for name, m in wanted.items() if name not in self._managers}
+            self._settle(list(added.values()))
+            for manager in added.values():
+                self._start_poller(manager)
+            for name, model in wanted.items():
+                current = self._managers.get(name)
+                if current is not None and current.config != model:
+                    current.reconfigure(model)
+                    current.poll()
+            removed = [m for name, m in self._managers.items() if name not in wanted]
+            self._managers = {name: self._managers.get(name) or added[name] for name in wanted}
+            self._known.update(wanted)
+            for manager in removed:
+                self._stop_poller(manager.name)
+                manager.unload_all()
+
+    # ---- the model repository API (V2 load / unload / index) ----
+
+    def _loadable(self, name: str) -> ModelConfig:
+        if name in self._known:
+            return self._known[name]
+        root = self.config.model_repository
+        if root is not None and "/" not in name and name not in (".", "..") and version_folders(root / name):
+            return ModelConfig(name=name, base_path=root / name)
+        raise NotFound(f"model {name} is not in the model repository")
+
+    def load_model(self, name: str) -> None:
+        """Serve ``name`` (known from the config or found in ``--model_repository``); rescan if served."""
+        if name in self._managers:
+            self._managers[name].poll()
+            return
+        config = self._loadable(name)
+        self.reload_config((*(m.config for m in self._managers.values()), config))
+
+    def unload_model(self, name: str) -> None:
+        """Stop serving ``name``; it stays known, so :meth:`load_model` can bring it back."""
+        if name not in self._managers:
+            raise NotFound(f"model {name} is not loaded")
+        self.reload_config(tuple(m.config for n, m in self._managers.items() if n != name))
+
+    def repository_index(self) -> list[dict[str, str]]:
+        """Every model this server can serve, Triton's index form: name, version, state, reason."""
+        names = set(self._known) | set(self._managers)
+        root = self.config.model_repository
+        if root is not None and root.is_dir():
+            names |= {p.name for p in root.iterdir() if p.is_dir() and version_folders(p)}
+        index = []
+        for name in sorted(names):
+            manager = self._managers.get(name)
+            statuses = manager.statuses() if manager else []
+            if not statuses:
+                reason = "no version loaded" if manager else "unloaded"
+                index.append({"name": name, "version": "", "state": "UNAVAILABLE", "reason": reason})
+            for status in statuses:
+                ready = status.state is VersionState.AVAILABLE
+                index.append(
+                    {
+                        "name": name,
+                        "version": str(status.version),
+                        "state": "READY" if ready else "UNAVAILABLE",
+                        "reason": status.error_message,
+                    }
+                )
+        return index
+
     def stop(self) -> None:
         """Stop polling, finish running model calls, unload everything."""
         self._stop.set()
-        for thread in self._pollers:
-            thread.join()
+        for name in list(self._pollers):
+            self._stop_poller(name)
         self._executor.shutdown(wait=True)
         for manager in self._managers.values():
             manager.unload_all()

@@ -1,0 +1,229 @@
+"""The Open Inference Protocol over gRPC: ``inference.GRPCInferenceService``.
+
+Health, metadata, ModelInfer (typed ``contents`` and the ``raw_input_contents`` fast path in; always
+``raw_output_contents`` out, which every V2 client reads) and the repository RPCs. Errors become gRPC
+statuses through the same table as every other front door.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+import numpy as np
+
+from modelserve import __version__, dtypes
+from modelserve.errors import InvalidArgument, NotFound, ServingError
+from modelserve.protocols import pb, v2_codec
+from modelserve.protocols.tfs_grpc import Handler, _aborting, _serialize
+from modelserve.serving.service import ModelService
+from modelserve.types import DEFAULT_SIGNATURE
+
+_CONTENTS_FIELD = {
+    "BOOL": "bool_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
+}
+
+
+def _dtype(name: str, tensor: str) -> dtypes.DType:
+    try:
+        found = dtypes.by_v2_name(name)
+    except ServingError as exc:
+        raise InvalidArgument(f"input '{tensor}': {exc.message}") from None
+    if found.numpy is None:
+        raise InvalidArgument(f"input '{tensor}': {name} has no numpy type; it cannot be served here")
+    return found
+
+
+def decode_bytes(raw: bytes, count: int, tensor: str) -> np.ndarray:
+    """BYTES elements, each a 4-byte little-endian length and then the bytes."""
+    items, offset = [], 0
+    for _ in range(count):
+        if offset + 4 > len(raw):
+            raise InvalidArgument(f"input '{tensor}': raw BYTES data ends early")
+        size = int.from_bytes(raw[offset : offset + 4], "little")
+        offset += 4
+        items.append(raw[offset : offset + size])
+        offset += size
+    if offset != len(raw):
+        raise InvalidArgument(f"input '{tensor}': raw BYTES data has {len(raw) - offset} bytes left over")
+    array = np.empty(count, dtype=object)
+    array[:] = items
+    return array
+
+
+def encode_bytes(array: np.ndarray) -> bytes:
+    parts = []
+    for item in array.reshape(-1):
+        data = item if isinstance(item, bytes) else str(item).encode()
+        parts.append(len(data).to_bytes(4, "little"))
+        parts.append(data)
+    return b"".join(parts)
+
+
+def _input_array(tensor: Any, raw: bytes | None) -> np.ndarray:
+    dtype = _dtype(tensor.datatype, tensor.name)
+    shape = tuple(int(d) for d in tensor.shape)
+    count = int(np.prod(shape, dtype=np.int64))
+    if raw is not None:
+        if dtype.name == "string":
+            return decode_bytes(raw, count, tensor.name).reshape(shape)
+        expected = count * dtype.numpy.itemsize
+        if len(raw) != expected:
+            raise InvalidArgument(
+                f"input '{tensor.name}': raw data has {len(raw)} bytes, shape {list(shape)} of "
+                f"{tensor.datatype} needs {expected}"
+            )
+        return np.frombuffer(raw, dtype=dtype.numpy.newbyteorder("<")).reshape(shape)
+    field = _CONTENTS_FIELD.get(tensor.datatype)
+    if field is None:
+        raise InvalidArgument(f"input '{tensor.name}': {tensor.datatype} must be sent as raw_input_contents")
+    values = getattr(tensor.contents, field)
+    if len(values) != count:
+        raise InvalidArgument(
+            f"input '{tensor.name}': {len(values)} values in contents, shape {list(shape)} needs {count}"
+        )
+    if dtype.name == "string":
+        array = np.empty(count, dtype=object)
+        array[:] = list(values)
+        return array.reshape(shape)
+    return np.asarray(values, dtype=dtype.numpy).reshape(shape)
+
+
+def decode_model_infer(request: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    raw = list(request.raw_input_contents)
+    if raw and len(raw) != len(request.inputs):
+        raise InvalidArgument(f"{len(raw)} raw_input_contents for {len(request.inputs)} inputs")
+    arrays, datatypes = {}, {}
+    for index, tensor in enumerate(request.inputs):
+        arrays[tensor.name] = _input_array(tensor, raw[index] if raw else None)
+        datatypes[tensor.name] = tensor.datatype
+    return arrays, datatypes
+
+
+class V2GrpcApi:
+    def __init__(self, service: ModelService, timeout: float | None) -> None:
+        self.service = service
+        self.timeout = timeout
+
+    @_aborting
+    async def server_live(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return pb.ServerLiveResponse(live=True)
+
+    @_aborting
+    async def server_ready(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return pb.ServerReadyResponse(ready=self.service.ready())
+
+    @_aborting
+    async def model_ready(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            available = self.service.manager(request.name).available_versions()
+        except NotFound:
+            return pb.ModelReadyResponse(ready=False)
+        version = int(request.version) if request.version else None
+        return pb.ModelReadyResponse(ready=(version in available) if version is not None else bool(available))
+
+    @_aborting
+    async def server_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        from modelserve.protocols.v2_rest import EXTENSIONS
+
+        return pb.ServerMetadataResponse(name="modelserve", version=__version__, extensions=list(EXTENSIONS))
+
+    @_aborting
+    async def model_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        version = int(request.version) if request.version else None
+        with self.service.borrow(request.name, version) as served:
+            signature = served.model.signature(DEFAULT_SIGNATURE)
+            response = pb.ModelMetadataResponse(
+                name=request.name,
+                versions=[str(v) for v in self.service.manager(request.name).available_versions()],
+                platform=v2_codec.platform_name(served.model.platform),
+            )
+            for target, specs in ((response.inputs, signature.inputs), (response.outputs, signature.outputs)):
+                for spec in specs.values():
+                    target.add(
+                        name=spec.name,
+                        datatype=dtypes.by_name(spec.dtype).v2_name or spec.dtype,
+                        shape=list(spec.shape) if spec.shape is not None else [-1],
+                    )
+            return response
+
+    @_aborting
+    async def model_infer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        arrays, datatypes = decode_model_infer(request)
+        version = int(request.model_version) if request.model_version else None
+        parameters = request.parameters
+        signature_name = (
+            parameters["signature_name"].string_param if "signature_name" in parameters else DEFAULT_SIGNATURE
+        )
+        with self.service.borrow(request.model_name, version) as served:
+            signature = served.model.signature(signature_name)
+            inputs = v2_codec.check_against_signature(arrays, datatypes, signature)
+            outputs = await self.service.run(served, signature.name, inputs, self.timeout)
+        wanted = [o.name for o in request.outputs] or list(outputs)
+        response = pb.ModelInferResponse(
+            model_name=request.model_name, model_version=str(served.version), id=request.id
+        )
+        for name in wanted:
+            if name not in outputs:
+                raise InvalidArgument(f"unknown output '{name}'; the model has: {', '.join(outputs)}")
+            array = np.asarray(outputs[name])
+            dtype = dtypes.by_numpy(array.dtype)
+            response.outputs.add(name=name, datatype=dtype.v2_name, shape=list(array.shape))
+            raw = (
+                encode_bytes(array)
+                if dtype.name == "string"
+                else np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+            )
+            response.raw_output_contents.append(raw)
+        return response
+
+    @_aborting
+    async def repository_index(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        response = pb.RepositoryIndexResponse()
+        for entry in self.service.repository_index():
+            if request.ready and entry["state"] != "READY":
+                continue
+            response.models.add(**entry)
+        return response
+
+    @_aborting
+    async def repository_model_load(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await asyncio.get_running_loop().run_in_executor(None, self.service.load_model, request.model_name)
+        return pb.RepositoryModelLoadResponse()
+
+    @_aborting
+    async def repository_model_unload(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await asyncio.get_running_loop().run_in_executor(None, self.service.unload_model, request.model_name)
+        return pb.RepositoryModelUnloadResponse()
+
+
+def generic_handlers(api: V2GrpcApi) -> list[grpc.GenericRpcHandler]:
+    def unary(handler: Handler, request_class: Any) -> grpc.RpcMethodHandler:
+        return grpc.unary_unary_rpc_method_handler(
+            handler, request_deserializer=request_class.FromString, response_serializer=_serialize
+        )
+
+    methods = {
+        "ServerLive": unary(api.server_live, pb.ServerLiveRequest),
+        "ServerReady": unary(api.server_ready, pb.ServerReadyRequest),
+        "ModelReady": unary(api.model_ready, pb.ModelReadyRequest),
+        "ServerMetadata": unary(api.server_metadata, pb.ServerMetadataRequest),
+        "ModelMetadata": unary(api.model_metadata, pb.ModelMetadataRequest),
+        "ModelInfer": unary(api.model_infer, pb.ModelInferRequest),
+        "RepositoryIndex": unary(api.repository_index, pb.RepositoryIndexRequest),
+        "RepositoryModelLoad": unary(api.repository_model_load, pb.RepositoryModelLoadRequest),
+        "RepositoryModelUnload": unary(api.repository_model_unload, pb.RepositoryModelUnloadRequest),
+    }
+    return [grpc.method_handlers_generic_handler("inference.GRPCInferenceService", methods)]

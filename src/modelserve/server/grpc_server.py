@@ -1,0 +1,51 @@
+"""The gRPC front door: TF Serving's services and the Open Inference Protocol's ``GRPCInferenceService`` on
+one ``grpc.aio`` server, with ``grpc.health.v1`` health and server reflection.
+
+Message sizes default to gRPC's maximum (2 GiB - 1), far above the 4 MiB client default, as in TF Serving.
+Health answers SERVING for the whole server and each service once models are loaded, and NOT_SERVING
+from the moment shutdown begins.
+"""
+
+from __future__ import annotations
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from modelserve.config import ServerConfig
+from modelserve.protocols import pb, tfs_grpc, v2_grpc
+from modelserve.serving.service import ModelService
+
+SERVICES = ("tensorflow.serving.PredictionService", "tensorflow.serving.ModelService", "inference.GRPCInferenceService")
+
+
+class GrpcFrontDoor:
+    def __init__(self, service: ModelService, config: ServerConfig) -> None:
+        self.config = config
+        timeout = config.rest_api_timeout_ms / 1000 if config.rest_api_timeout_ms > 0 else None
+        size = config.grpc_max_message_bytes
+        self.server = grpc.aio.server(
+            options=[
+                ("grpc.max_send_message_length", size),
+                ("grpc.max_receive_message_length", size),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        self.server.add_generic_rpc_handlers(tfs_grpc.generic_handlers(tfs_grpc.TfsGrpcApi(service, timeout)))
+        self.server.add_generic_rpc_handlers(v2_grpc.generic_handlers(v2_grpc.V2GrpcApi(service, timeout)))
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            [*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server, pool=pb.POOL
+        )
+        self.port = self.server.add_insecure_port(f"{config.host}:{config.grpc_port}")
+
+    async def start(self) -> None:
+        await self.server.start()
+        for name in ("", *SERVICES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace: float) -> None:
+        """Refuse new RPCs, let running ones finish for up to ``grace`` seconds."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)

@@ -1,0 +1,715 @@
+"""V2 REST codec: unit tests, plus byte-level compatibility with tritonclient's request builder and response parser.
+
+tritonclient.http is used without a server: ``InferenceServerClient.generate_request_body`` builds the exact bytes the
+client would POST, and ``InferResult.from_response_body`` parses the bytes we would answer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+
+import numpy as np
+import orjson
+import pytest
+
+from modelserve.errors import Internal, InvalidArgument, ServingError, Unimplemented
+from modelserve.protocols.v2_codec import (
+    InferRequest,
+    RequestedOutput,
+    check_against_signature,
+    decode_infer_request,
+    encode_infer_response,
+    error_body,
+    json_bytes,
+    model_metadata,
+    server_metadata,
+)
+from modelserve.types import Signature, TensorSpec
+
+httpclient = pytest.importorskip("tritonclient.http")
+
+SAMPLES: dict[str, np.ndarray] = {
+    "BOOL": np.array([[True, False, True], [False, False, True]]),
+    "UINT8": np.array([[0, 1, 255], [7, 8, 9]], dtype=np.uint8),
+    "UINT16": np.array([[0, 1, 65535], [7, 8, 9]], dtype=np.uint16),
+    "UINT32": np.array([[0, 1, 2**32 - 1], [7, 8, 9]], dtype=np.uint32),
+    "UINT64": np.array([[0, 1, 2**64 - 1], [7, 8, 9]], dtype=np.uint64),
+    "INT8": np.array([[-128, 0, 127], [7, 8, 9]], dtype=np.int8),
+    "INT16": np.array([[-(2**15), 0, 2**15 - 1], [7, 8, 9]], dtype=np.int16),
+    "INT32": np.array([[-(2**31), 0, 2**31 - 1], [7, 8, 9]], dtype=np.int32),
+    "INT64": np.array([[-(2**63), 0, 2**63 - 1], [7, 8, 9]], dtype=np.int64),
+    "FP16": np.array([[0.5, -1.25, 65504.0], [1e-3, 2.0, 3.0]], dtype=np.float16),
+    "FP32": np.array([[0.1, -1.5, 3.4e38], [1e-30, 2.0, 3.0]], dtype=np.float32),
+    "FP64": np.array([[0.1, -1.5, 1.7e308], [5e-324, 2.0, 3.0]], dtype=np.float64),
+    "BYTES": np.array([[b"", b"a\x00b", "héllo".encode()], [b"x" * 300, b"\x00", b"end "]], dtype=object),
+}
+JSON_ABLE = [datatype for datatype in SAMPLES if datatype != "FP16"]
+
+
+def client_request(
+    tensors: list[tuple[str, np.ndarray, str, bool]],
+    outputs: list[tuple[str, bool]] | None = None,
+    request_id: str = "",
+    parameters: dict | None = None,
+) -> tuple[bytes, int | None]:
+    """The body tritonclient would send: ``tensors`` as (name, array, datatype, binary)."""
+    inputs = []
+    for name, array, datatype, binary in tensors:
+        infer_input = httpclient.InferInput(name, list(array.shape), datatype)
+        infer_input.set_data_from_numpy(array, binary_data=binary)
+        inputs.append(infer_input)
+    requested = [httpclient.InferRequestedOutput(name, binary_data=binary) for name, binary in outputs or []]
+    body, json_size = httpclient.InferenceServerClient.generate_request_body(
+        inputs, outputs=requested or None, request_id=request_id, parameters=parameters
+    )
+    return (body.encode() if isinstance(body, str) else body), json_size
+
+
+def client_result(body: bytes, header_length: int | None):
+    return httpclient.InferResult.from_response_body(body, verbose=False, header_length=header_length)
+
+
+def decode(document: object, binary: bytes = b"") -> InferRequest:
+    header = json.dumps(document).encode()  # not orjson: some tests need integers beyond 64 bits
+    return decode_infer_request(header + binary, len(header) if binary else None)
+
+
+def failure(document: object, binary: bytes = b"", kind: type[ServingError] = InvalidArgument) -> str:
+    with pytest.raises(kind) as info:
+        decode(document, binary)
+    return info.value.message
+
+
+def tensor(name: str = "x", shape: object = (2,), datatype: object = "FP32", **fields: object) -> dict:
+    return {"name": name, "shape": list(shape) if isinstance(shape, tuple) else shape, "datatype": datatype, **fields}
+
+
+def serialized(items: list[bytes]) -> bytes:
+    return b"".join(struct.pack("<I", len(item)) + item for item in items)
+
+
+def assert_same(actual: np.ndarray, expected: np.ndarray) -> None:
+    assert actual.dtype == expected.dtype
+    assert actual.shape == expected.shape
+    assert actual.tolist() == expected.tolist()
+
+
+# ----------------------------------------------------------------------------------- tritonclient requests
+
+
+@pytest.mark.parametrize("datatype", list(SAMPLES))
+def test_client_binary_inputs_decode_exactly(datatype: str) -> None:
+    array = SAMPLES[datatype]
+    body, json_size = client_request([("x", array, datatype, True)])
+    assert json_size is not None
+    request = decode_infer_request(body, json_size)
+    assert request.input_datatypes == {"x": datatype}
+    assert_same(request.inputs["x"], array)
+
+
+@pytest.mark.parametrize("datatype", JSON_ABLE)
+def test_client_json_inputs_decode_exactly(datatype: str) -> None:
+    array = SAMPLES[datatype]
+    body, json_size = client_request([("x", array, datatype, False)])
+    assert json_size is None
+    request = decode_infer_request(body, None)
+    assert_same(request.inputs["x"], array)
+
+
+def test_client_json_fp16_is_refused_with_a_hint() -> None:
+    body, json_size = client_request([("x", SAMPLES["FP16"], "FP16", False)])
+    with pytest.raises(InvalidArgument, match=r"^input 'x': FP16 has no JSON form; send it as binary data$"):
+        decode_infer_request(body, json_size)
+
+
+def test_client_bf16_is_unimplemented() -> None:
+    body, json_size = client_request([("x", np.ones((2, 2), np.float32), "BF16", True)])
+    with pytest.raises(Unimplemented, match=r"BF16 is not supported \(numpy has no bfloat16 type\)"):
+        decode_infer_request(body, json_size)
+
+
+def test_client_request_fields_and_mixed_inputs() -> None:
+    body, json_size = client_request(
+        [
+            ("a", SAMPLES["FP32"], "FP32", True),
+            ("b", SAMPLES["INT64"], "INT64", False),
+            ("c", SAMPLES["BYTES"], "BYTES", True),
+            ("d", SAMPLES["BOOL"], "BOOL", True),
+        ],
+        outputs=[("y", True), ("z", False)],
+        request_id="req-7",
+        parameters={"signature_name": "other", "k": 3},
+    )
+    request = decode_infer_request(body, json_size)
+    assert request.id == "req-7"
+    assert request.parameters == {"signature_name": "other", "k": 3}
+    assert list(request.inputs) == ["a", "b", "c", "d"]
+    for name, datatype in zip("abcd", ["FP32", "INT64", "BYTES", "BOOL"]):
+        assert_same(request.inputs[name], SAMPLES[datatype])
+    assert request.outputs == [RequestedOutput("y", True), RequestedOutput("z", False)]
+    assert request.binary_output_default is False
+
+
+def test_client_without_outputs_asks_for_binary_outputs() -> None:
+    body, json_size = client_request([("x", SAMPLES["FP32"], "FP32", False)])
+    request = decode_infer_request(body, json_size)
+    assert request.id is None
+    assert request.outputs == []
+    assert request.binary_output_default is True
+
+
+def test_client_non_finite_json_floats_are_read() -> None:
+    array = np.array([np.nan, np.inf, -np.inf, 1.5], dtype=np.float32)
+    body, json_size = client_request([("x", array, "FP32", False)])
+    assert b"NaN" in body  # tritonclient (python-rapidjson) writes the bare tokens, as Triton accepts
+    decoded = decode_infer_request(body, json_size).inputs["x"]
+    assert np.isnan(decoded[0]) and decoded[1:].tolist() == [math.inf, -math.inf, 1.5]
+
+
+def test_client_non_utf8_bytes_go_binary() -> None:
+    array = np.array([b"\xff\xfe", b"ok"], dtype=object)
+    body, json_size = client_request([("x", array, "BYTES", True)])
+    assert_same(decode_infer_request(body, json_size).inputs["x"], array)
+
+
+@pytest.mark.parametrize("binary", [True, False])
+@pytest.mark.parametrize("datatype", ["FP32", "BYTES", "BOOL"])
+def test_client_empty_tensors(datatype: str, binary: bool) -> None:
+    array = np.empty((0, 3), dtype=SAMPLES[datatype].dtype)
+    body, json_size = client_request([("x", array, datatype, binary)])
+    assert_same(decode_infer_request(body, json_size).inputs["x"], array)
+
+
+def test_binary_inputs_are_zero_copy_views() -> None:
+    body, json_size = client_request([("x", SAMPLES["FP32"], "FP32", True)])
+    decoded = decode_infer_request(body, json_size).inputs["x"]
+    assert np.shares_memory(decoded, np.frombuffer(body, np.uint8))
+    assert not decoded.flags.writeable
+
+
+# ----------------------------------------------------------------------------------- JSON inputs
+
+
+def test_nested_and_flat_json_data_are_row_major() -> None:
+    nested = decode({"inputs": [tensor(shape=(2, 2), data=[[1, 2], [3, 4]])]}).inputs["x"]
+    flat = decode({"inputs": [tensor(shape=(2, 2), data=[1, 2, 3, 4])]}).inputs["x"]
+    regrouped = decode({"inputs": [tensor(shape=(2, 2), data=[[1], [2], [3], [4]])]}).inputs["x"]
+    for array in (nested, flat, regrouped):
+        assert_same(array, np.array([[1, 2], [3, 4]], np.float32))
+
+
+def test_nested_bytes_data() -> None:
+    array = decode({"inputs": [tensor(shape=(2, 1), datatype="BYTES", data=[["ä"], ["b"]])]}).inputs["x"]
+    assert_same(array, np.array([["ä".encode()], [b"b"]], dtype=object))
+
+
+def test_scalar_tensor() -> None:
+    assert_same(decode({"inputs": [tensor(shape=(), datatype="INT32", data=[5])]}).inputs["x"], np.array(5, np.int32))
+
+
+@pytest.mark.parametrize(
+    ("shape", "data", "message"),
+    [
+        ((2, 3), [1, 2, 3, 4, 5], "input 'x': shape [2, 3] needs 6 elements but 'data' has 5"),
+        ((1,), [1, 2], "input 'x': shape [1] needs 1 elements but 'data' has 2"),
+        ((2,), [[1, 2], [3]], "input 'x': 'data' is not a regular array: "),
+        ((1,), 5, "input 'x': 'data' must be a JSON array"),
+        ((2,), [1, "a"], "input 'x': FP32 data must be numbers"),
+        ((2,), [1, None], "input 'x': FP32 data must be numbers"),
+        ((2,), [True, False], "input 'x': FP32 data must be numbers"),
+    ],
+)
+def test_json_data_errors(shape: tuple, data: object, message: str) -> None:
+    assert failure({"inputs": [tensor(shape=shape, data=data)]}).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("datatype", "data", "message"),
+    [
+        ("INT8", [128], "input 'x': INT8 data must be integers from -128 to 127"),
+        ("INT8", [-129], "input 'x': INT8 data must be integers from -128 to 127"),
+        ("UINT8", [-1], "input 'x': UINT8 data must be integers from 0 to 255"),
+        ("INT32", [1.5], "input 'x': INT32 data must be integers from -2147483648 to 2147483647"),
+        ("INT32", [1.0], "input 'x': INT32 data must be integers from -2147483648 to 2147483647"),
+        ("INT64", [2**63], "input 'x': INT64 data must be integers from -9223372036854775808 to 9223372036854775807"),
+        ("UINT64", [2**64], "input 'x': UINT64 data must be integers from 0 to 18446744073709551615"),
+        ("INT16", [True], "input 'x': INT16 data must be integers from -32768 to 32767"),
+        (
+            "INT64",
+            [-1, 2**63],
+            "input 'x': INT64 data must be integers from -9223372036854775808 to 9223372036854775807",
+        ),
+        ("UINT64", [-1, 2**63], "input 'x': UINT64 data must be integers from 0 to 18446744073709551615"),
+        ("INT32", [1, 2.5, 2**64], "input 'x': INT32 data must be integers from -2147483648 to 2147483647"),
+        ("BOOL", [1], "input 'x': BOOL data must be true or false"),
+        ("BOOL", ["true"], "input 'x': BOOL data must be true or false"),
+        ("BYTES", [1], "input 'x': BYTES data must be strings"),
+        ("BYTES", [["a"], [None]], "input 'x': BYTES data must be strings"),
+        ("FP16", [1.0], "input 'x': FP16 has no JSON form; send it as binary data"),
+        ("BF16", [1.0], "input 'x': BF16 has no JSON form; send it as binary data"),
+    ],
+)
+def test_json_value_errors(datatype: str, data: list, message: str) -> None:
+    assert failure({"inputs": [tensor(shape=(len(data),), datatype=datatype, data=data)]}) == message
+
+
+def test_integer_extremes_are_exact() -> None:
+    # numpy reads [0, 2**64 - 1] as float64 (int64 and uint64 mixed); the codec must not round through it
+    uint64 = decode({"inputs": [tensor(shape=(3,), datatype="UINT64", data=[0, 2**64 - 1, 2**53 + 1])]}).inputs["x"]
+    assert_same(uint64, np.array([0, 2**64 - 1, 2**53 + 1], np.uint64))
+    nested = decode({"inputs": [tensor(shape=(2, 1), datatype="UINT64", data=[[1], [2**64 - 1]])]}).inputs["x"]
+    assert_same(nested, np.array([[1], [2**64 - 1]], np.uint64))
+
+
+def test_bool_among_numbers_reads_as_number() -> None:
+    """The documented leniency: numpy promotes true/false mixed with numbers to 1/0."""
+    assert decode({"inputs": [tensor(data=[1.5, True])]}).inputs["x"].tolist() == [1.5, 1.0]
+
+
+def test_lone_surrogate_in_bytes_is_refused() -> None:
+    body = b'{"inputs":[{"name":"x","shape":[1],"datatype":"BYTES","data":["\\ud800"]}]}'
+    with pytest.raises(InvalidArgument, match=r"^input 'x': BYTES data holds a string that is not valid Unicode$"):
+        decode_infer_request(body, None)
+
+
+def test_deeply_nested_bytes_data() -> None:
+    body = b'{"inputs":[{"name":"x","shape":[1],"datatype":"BYTES","data":' + b"[" * 1000 + b'"a"' + b"]" * 1000
+    assert decode_infer_request(body + b"}]}", None).inputs["x"].tolist() == [b"a"]
+
+
+def test_numeric_data_nested_beyond_numpy_is_refused() -> None:
+    body = b'{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":' + b"[" * 1000 + b"1" + b"]" * 1000
+    with pytest.raises(InvalidArgument, match=r"^input 'x': 'data' is not a regular array: "):
+        decode_infer_request(body + b"}]}", None)
+
+
+def test_too_deeply_nested_json_is_refused() -> None:
+    body = b'{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":' + b"[" * 5000 + b"1" + b"]" * 5000
+    with pytest.raises(InvalidArgument, match=r"^invalid JSON in inference request: "):
+        decode_infer_request(body + b"}]}", None)
+
+
+# ----------------------------------------------------------------------------------- request structure errors
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ([], "inference request must be a JSON object"),
+        ({}, "inference request has no 'inputs'"),
+        ({"inputs": {}}, "'inputs' must be a list of tensors"),
+        ({"inputs": [1]}, "input #0 must be a JSON object"),
+        ({"inputs": [{"shape": [1], "datatype": "FP32", "data": [1]}]}, "input #0: 'name' must be a non-empty string"),
+        ({"inputs": [tensor(name="")]}, "input #0: 'name' must be a non-empty string"),
+        ({"inputs": [{"name": "x", "shape": [1], "data": [1]}]}, "input 'x': missing 'datatype'"),
+        ({"inputs": [{"name": "x", "datatype": "FP32", "data": [1]}]}, "input 'x': missing 'shape'"),
+        ({"inputs": [tensor(shape=[-1], data=[1])]}, "input 'x': 'shape' must be a list of non-negative integers"),
+        ({"inputs": [tensor(shape=[1.0], data=[1])]}, "input 'x': 'shape' must be a list of non-negative integers"),
+        ({"inputs": [tensor(shape=[True], data=[1])]}, "input 'x': 'shape' must be a list of non-negative integers"),
+        ({"inputs": [tensor(shape=3, data=[1])]}, "input 'x': 'shape' must be a list of non-negative integers"),
+        ({"inputs": [tensor(shape=[1] * 33, data=[1])]}, "input 'x': rank 33 is above the supported maximum of 32"),
+        ({"inputs": [tensor()]}, "input 'x' has neither 'data' nor a 'binary_data_size' parameter"),
+        ({"inputs": [tensor(parameters=[])]}, "input 'x': 'parameters' must be a JSON object"),
+        ({"inputs": [tensor(data=[1, 2]), tensor(data=[1, 2])]}, "input 'x' appears more than once"),
+        ({"inputs": [], "id": 5}, "'id' must be a string"),
+        ({"inputs": [], "parameters": 1}, "request 'parameters' must be a JSON object"),
+        (
+            {"inputs": [], "parameters": {"binary_data_output": 1}},
+            "parameter 'binary_data_output' must be true or false",
+        ),
+        ({"inputs": [], "outputs": {}}, "'outputs' must be a list of tensors"),
+        ({"inputs": [], "outputs": ["y"]}, "output #0 must be a JSON object"),
+        ({"inputs": [], "outputs": [{}]}, "output #0: 'name' must be a non-empty string"),
+        ({"inputs": [], "outputs": [{"name": "y"}, {"name": "y"}]}, "output 'y' is requested more than once"),
+        ({"inputs": [], "outputs": [{"name": "y", "parameters": 1}]}, "output 'y': 'parameters' must be a JSON object"),
+        (
+            {"inputs": [], "outputs": [{"name": "y", "parameters": {"binary_data": "yes"}}]},
+            "output 'y': 'binary_data' must be true or false",
+        ),
+    ],
+)
+def test_request_structure_errors(document: object, message: str) -> None:
+    assert failure(document) == message
+
+
+@pytest.mark.parametrize("datatype", ["FP8", "float32", "fp32", 7, None])
+def test_unknown_datatype_lists_valid_ones(datatype: object) -> None:
+    message = failure({"inputs": [tensor(datatype=datatype, data=[1, 2])]})
+    assert message == (
+        f"input 'x': unknown datatype {datatype!r}; valid datatypes: "
+        "BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BF16, BYTES"
+    )
+
+
+def test_malformed_json() -> None:
+    with pytest.raises(InvalidArgument, match=r"^invalid JSON in inference request: Expecting"):
+        decode_infer_request(b'{"inputs": [', None)
+    with pytest.raises(InvalidArgument, match=r"^invalid JSON in inference request: "):
+        decode_infer_request(b"", None)
+    with pytest.raises(InvalidArgument, match=r"^invalid JSON in inference request: "):
+        decode_infer_request(b'{"inputs": []}\xff', None)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "kind", "message"),
+    [
+        ({"shared_memory_region": "r"}, Unimplemented, "input 'x': shared-memory tensors are not supported"),
+        ({"binary_data_size": -1}, InvalidArgument, "input 'x': 'binary_data_size' must be a non-negative integer"),
+        ({"binary_data_size": "8"}, InvalidArgument, "input 'x': 'binary_data_size' must be a non-negative integer"),
+    ],
+)
+def test_input_parameter_errors(parameters: dict, kind: type[ServingError], message: str) -> None:
+    assert failure({"inputs": [tensor(parameters=parameters)]}, b"\0" * 8, kind) == message
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"shared_memory_region": "r"}, "output 'y': shared-memory tensors are not supported"),
+        ({"classification": 3}, "output 'y': the classification extension is not supported"),
+    ],
+)
+def test_output_parameter_errors(parameters: dict, message: str) -> None:
+    document = {"inputs": [], "outputs": [{"name": "y", "parameters": parameters}]}
+    assert failure(document, kind=Unimplemented) == message
+
+
+# ----------------------------------------------------------------------------------- binary input errors
+
+
+def binary_tensor(size: int, shape: tuple = (2,), datatype: str = "FP32", name: str = "x") -> dict:
+    return tensor(name=name, shape=shape, datatype=datatype, parameters={"binary_data_size": size})
+
+
+def test_binary_size_must_match_shape() -> None:
+    message = failure({"inputs": [binary_tensor(12, shape=(2, 2))]}, b"\0" * 12)
+    assert message == "input 'x': binary_data_size is 12 bytes but shape [2, 2] of FP32 needs 16"
+
+
+def test_binary_size_beyond_the_body() -> None:
+    message = failure({"inputs": [binary_tensor(8), binary_tensor(8, name="y")]}, b"\0" * 12)
+    assert message == "input 'y': binary_data_size is 8 bytes but only 4 bytes of binary data are left"
+
+
+def test_trailing_binary_bytes_are_refused() -> None:
+    message = failure({"inputs": [binary_tensor(8)]}, b"\0" * 11)
+    assert message == "the request has 3 bytes of binary data that no input claims"
+    assert (
+        failure({"inputs": [tensor(data=[1, 2])]}, b"\0")
+        == "the request has 1 bytes of binary data that no input claims"
+    )
+
+
+def test_binary_input_without_binary_part() -> None:
+    body = orjson.dumps({"inputs": [binary_tensor(8)]})
+    with pytest.raises(InvalidArgument) as info:
+        decode_infer_request(body, None)
+    assert info.value.message == (
+        "input 'x' has a 'binary_data_size' parameter but the request has no binary data "
+        "(no Inference-Header-Content-Length header)"
+    )
+
+
+def test_binary_and_json_data_together() -> None:
+    document = {"inputs": [tensor(data=[1, 2], parameters={"binary_data_size": 8})]}
+    assert failure(document, b"\0" * 8) == "input 'x' has both 'data' and a 'binary_data_size' parameter"
+
+
+@pytest.mark.parametrize("length", [-1, 1000])
+def test_header_length_outside_the_body(length: int) -> None:
+    with pytest.raises(InvalidArgument, match=rf"^Inference-Header-Content-Length is {length} but the request body"):
+        decode_infer_request(b'{"inputs": []}', length)
+
+
+def test_header_length_equal_to_body() -> None:
+    body = orjson.dumps({"inputs": [tensor(data=[1, 2])]})
+    assert decode_infer_request(body, len(body)).inputs["x"].tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("payload", "shape", "message"),
+    [
+        (serialized([b"ab"]) + b"\x01\x00", (2,), "input 'x': BYTES data ends inside the 4-byte length of element 1"),
+        (struct.pack("<I", 9) + b"abc", (1,), "input 'x': BYTES element 0 claims 9 bytes but only 3 are left"),
+        (serialized([b"a", b"b"]), (3,), "input 'x': shape [3] needs 3 elements but the BYTES data holds 2"),
+        (serialized([b"a", b"b"]), (1,), "input 'x': shape [1] needs 1 elements but the BYTES data holds 2"),
+    ],
+)
+def test_binary_bytes_errors(payload: bytes, shape: tuple, message: str) -> None:
+    assert failure({"inputs": [binary_tensor(len(payload), shape=shape, datatype="BYTES")]}, payload) == message
+
+
+def test_binary_bool_and_fp16_sizes() -> None:
+    request = decode(
+        {"inputs": [binary_tensor(3, shape=(3,), datatype="BOOL"), binary_tensor(4, datatype="FP16", name="h")]},
+        b"\x01\x00\x01" + np.array([1.5, -2], "<f2").tobytes(),
+    )
+    assert request.inputs["x"].tolist() == [True, False, True]
+    assert_same(request.inputs["h"], np.array([1.5, -2], np.float16))
+
+
+# ----------------------------------------------------------------------------------- signature check
+
+SIGNATURE = Signature.from_specs(
+    "serving_default",
+    [TensorSpec("images", "float32", (-1, 8, 8, 1)), TensorSpec("ids", "string", None)],
+    [TensorSpec("scores", "float32", (-1, 10))],
+)
+
+
+def check(**arrays: tuple[np.ndarray, str]) -> dict[str, np.ndarray]:
+    inputs = {name: array for name, (array, _) in arrays.items()}
+    return check_against_signature(inputs, {name: datatype for name, (_, datatype) in arrays.items()}, SIGNATURE)
+
+
+def check_failure(**arrays: tuple[np.ndarray, str]) -> str:
+    with pytest.raises(InvalidArgument) as info:
+        check(**arrays)
+    return info.value.message
+
+
+IMAGES = (np.zeros((3, 8, 8, 1), np.float32), "FP32")
+IDS = (np.array([b"a"], dtype=object), "BYTES")
+
+
+def test_signature_accepts_matching_inputs_in_signature_order() -> None:
+    checked = check(ids=IDS, images=IMAGES)
+    assert list(checked) == ["images", "ids"]
+    assert checked["images"] is IMAGES[0]
+
+
+def test_signature_any_rank_spec() -> None:
+    assert check(images=IMAGES, ids=(np.zeros((2, 2, 2), dtype=object), "BYTES"))["ids"].shape == (2, 2, 2)
+
+
+def test_signature_errors() -> None:
+    assert check_failure(images=IMAGES) == "missing input 'ids' for signature 'serving_default'; it takes: images, ids"
+    assert check_failure(images=IMAGES, ids=IDS, extra=IDS) == (
+        "unknown input 'extra' for signature 'serving_default'; it takes: images, ids"
+    )
+    assert check_failure(images=(np.zeros((3, 8, 8, 1), np.int64), "INT64"), ids=IDS) == (
+        "input 'images' has datatype INT64 but the model expects FP32"
+    )
+    assert check_failure(images=(np.zeros((3, 8, 8, 1), np.float64), "FP64"), ids=IDS) == (
+        "input 'images' has datatype FP64 but the model expects FP32"
+    )
+    assert check_failure(images=(np.zeros((2, 64), np.float32), "FP32"), ids=IDS) == (
+        "input 'images' has shape [2, 64] but the model expects [-1, 8, 8, 1]"
+    )
+    assert check_failure(images=(np.zeros((2, 8, 8, 2), np.float32), "FP32"), ids=IDS) == (
+        "input 'images' has shape [2, 8, 8, 2] but the model expects [-1, 8, 8, 1]"
+    )
+
+
+def test_signature_complex_input_is_unimplemented() -> None:
+    signature = Signature.from_specs("s", [TensorSpec("z", "complex64", (1,))], [])
+    with pytest.raises(Unimplemented, match=r"^input 'z' is complex64, which the V2 protocol cannot carry$"):
+        check_against_signature({"z": np.zeros(1, np.float32)}, {"z": "FP32"}, signature)
+
+
+def test_decoded_client_request_passes_the_signature() -> None:
+    images = np.random.default_rng(0).random((2, 8, 8, 1), dtype=np.float32)
+    body, json_size = client_request([("images", images, "FP32", True), ("ids", IDS[0], "BYTES", False)])
+    request = decode_infer_request(body, json_size)
+    checked = check_against_signature(request.inputs, request.input_datatypes, SIGNATURE)
+    assert_same(checked["images"], images)
+
+
+# ----------------------------------------------------------------------------------- responses, via tritonclient
+
+
+def encode(
+    outputs: dict[str, np.ndarray],
+    requested: list[RequestedOutput] | None = None,
+    binary_default: bool = False,
+    request_id: str | None = None,
+) -> tuple[bytes, int | None]:
+    return encode_infer_response("m", "3", request_id, outputs, requested or [], binary_default)
+
+
+def header_of(body: bytes, length: int | None) -> dict:
+    return json.loads(body[:length] if length is not None else body)
+
+
+def expected_from_client(datatype: str, array: np.ndarray, binary: bool) -> np.ndarray:
+    """What tritonclient's ``as_numpy`` returns for ``array``: JSON BYTES come back as ``str`` objects."""
+    if datatype == "BYTES" and not binary:
+        return np.array([item.decode() for item in array.reshape(-1)], dtype=object).reshape(array.shape)
+    return array
+
+
+@pytest.mark.parametrize("binary", [True, False])
+@pytest.mark.parametrize("datatype", list(SAMPLES))
+def test_client_reads_every_datatype(datatype: str, binary: bool) -> None:
+    array = SAMPLES[datatype]
+    body, length = encode({"y": array}, binary_default=binary)
+    forced_binary = datatype == "FP16"
+    assert (length is not None) == (binary or forced_binary)
+    result = client_result(body, length)
+    assert_same(result.as_numpy("y"), expected_from_client(datatype, array, binary or forced_binary))
+    assert result.get_output("y")["datatype"] == datatype
+
+
+def test_client_reads_mixed_outputs_in_request_order() -> None:
+    outputs = {"a": SAMPLES["FP32"], "b": SAMPLES["BYTES"], "c": SAMPLES["INT8"], "d": SAMPLES["BOOL"]}
+    requested = [RequestedOutput("d", True), RequestedOutput("b"), RequestedOutput("a", False), RequestedOutput("c")]
+    body, length = encode(outputs, requested, binary_default=True, request_id="r1")
+    header = header_of(body, length)
+    assert header["model_name"] == "m" and header["model_version"] == "3" and header["id"] == "r1"
+    assert [o["name"] for o in header["outputs"]] == ["d", "b", "a", "c"]
+    assert header["outputs"][0]["parameters"] == {"binary_data_size": 6}
+    assert "data" in header["outputs"][2] and "parameters" not in header["outputs"][2]
+    result = client_result(body, length)
+    for name, array in outputs.items():
+        assert_same(result.as_numpy(name), array)
+
+
+def test_all_outputs_when_none_requested() -> None:
+    body, length = encode({"a": np.arange(3, dtype=np.int32), "b": np.ones(2)})
+    assert length is None
+    assert header_of(body, length) == {
+        "model_name": "m",
+        "model_version": "3",
+        "outputs": [
+            {"name": "a", "datatype": "INT32", "shape": [3], "data": [0, 1, 2]},
+            {"name": "b", "datatype": "FP64", "shape": [2], "data": [1.0, 1.0]},
+        ],
+    }
+
+
+def test_only_requested_outputs_are_sent() -> None:
+    body, _ = encode({"a": np.arange(3), "b": np.ones(2)}, [RequestedOutput("b")])
+    assert [o["name"] for o in header_of(body, None)["outputs"]] == ["b"]
+
+
+def test_unknown_requested_output() -> None:
+    with pytest.raises(InvalidArgument, match=r"^unknown output 'z'; the model has: a, b$"):
+        encode({"a": np.arange(3), "b": np.ones(2)}, [RequestedOutput("z")])
+
+
+def test_binary_layout_is_json_then_tensors_in_order() -> None:
+    a, b = np.arange(3, dtype=np.int16), np.array([[1.5]], np.float32)
+    body, length = encode({"a": a, "b": b}, binary_default=True)
+    assert body[length:] == a.astype("<i2").tobytes() + b.astype("<f4").tobytes()
+    assert header_of(body, length)["outputs"][1] == {
+        "name": "b",
+        "datatype": "FP32",
+        "shape": [1, 1],
+        "parameters": {"binary_data_size": 4},
+    }
+
+
+def test_json_float32_is_shortest_round_trip_text() -> None:
+    body, _ = encode({"y": np.array([0.1, 1 / 3], np.float32)})
+    assert b'"data":[0.1,0.33333334]' in body
+
+
+def test_non_finite_floats_are_triton_tokens() -> None:
+    array = np.array([[1.5, np.nan], [np.inf, -np.inf]], np.float32)
+    body, length = encode({"y": array})
+    assert b'"data":[1.5,NaN,Infinity,-Infinity]' in body
+    parsed = client_result(body, length).as_numpy("y")
+    assert np.isnan(parsed[0, 1]) and parsed[1].tolist() == [math.inf, -math.inf]
+    assert parsed.dtype == np.float32
+    assert np.isnan(json.loads(body)["outputs"][0]["data"][1])  # Python's json reads them too
+
+
+def test_non_finite_floats_in_binary_are_exact() -> None:
+    array = np.array([np.nan, -np.inf], np.float64)
+    body, length = encode({"y": array}, binary_default=True)
+    assert body[length:] == array.tobytes()
+
+
+def test_non_utf8_bytes_output_goes_binary() -> None:
+    array = np.array([b"\xff", b"ok"], dtype=object)
+    body, length = encode({"y": array, "t": np.array([b"fine"], dtype=object)})
+    outputs = header_of(body, length)["outputs"]
+    assert outputs[0]["parameters"] == {"binary_data_size": 11} and "data" not in outputs[0]
+    assert outputs[1]["data"] == ["fine"]
+    result = client_result(body, length)
+    assert_same(result.as_numpy("y"), array)
+    assert result.as_numpy("t").tolist() == ["fine"]
+
+
+def test_bytes_outputs_from_str_and_fixed_width_arrays() -> None:
+    for array in (np.array(["é", "b"]), np.array([b"a", b"bc"]), np.array(["é", b"b"], dtype=object)):
+        body, length = encode({"y": array}, binary_default=True)
+        assert body[length:] == serialized([str(v).encode() if isinstance(v, str) else bytes(v) for v in array])
+        body, _ = encode({"y": array})
+        assert header_of(body, None)["outputs"][0]["datatype"] == "BYTES"
+
+
+def test_bytes_output_with_other_objects_is_internal() -> None:
+    with pytest.raises(Internal, match=r"^output 'y' holds a int; BYTES outputs must hold bytes or str$"):
+        encode({"y": np.array([1], dtype=object)})
+
+
+def test_complex_output_is_unimplemented() -> None:
+    with pytest.raises(Unimplemented, match=r"^output 'y' is complex64, which the V2 protocol cannot carry$"):
+        encode({"y": np.zeros(1, np.complex64)})
+
+
+def test_non_contiguous_and_scalar_outputs() -> None:
+    matrix = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for binary in (True, False):
+        body, length = encode({"t": matrix.T, "s": np.float64(2.5)}, binary_default=binary)
+        result = client_result(body, length)
+        assert_same(result.as_numpy("t"), matrix.T.copy())
+        assert_same(result.as_numpy("s"), np.array(2.5))
+
+
+def test_empty_output() -> None:
+    body, length = encode({"y": np.zeros((0, 4), np.float32)}, binary_default=True)
+    assert header_of(body, length)["outputs"][0]["parameters"] == {"binary_data_size": 0}
+    assert client_result(body, length).as_numpy("y").shape == (0, 4)
+
+
+def test_id_only_when_given() -> None:
+    assert "id" not in header_of(encode({"y": np.ones(1)})[0], None)
+    assert header_of(encode({"y": np.ones(1)}, request_id="")[0], None)["id"] == ""
+
+
+# ----------------------------------------------------------------------------------- metadata and errors
+
+
+def test_server_metadata() -> None:
+    body = server_metadata("modelserve", "0.1.0", ["binary_tensor_data"])
+    assert orjson.loads(body) == {"name": "modelserve", "version": "0.1.0", "extensions": ["binary_tensor_data"]}
+
+
+@pytest.mark.parametrize(
+    ("platform", "expected"),
+    [
+        ("tensorflow", "tensorflow_savedmodel"),
+        ("keras", "tensorflow_keras"),
+        ("onnx", "onnxruntime_onnx"),
+        ("tflite", "tensorflow_lite"),
+        ("other", "other"),
+    ],
+)
+def test_model_metadata(platform: str, expected: str) -> None:
+    signature = Signature.from_specs(
+        "serving_default",
+        [TensorSpec("images", "float32", (-1, 8, 8, 1)), TensorSpec("ids", "string", None)],
+        [TensorSpec("scores", "float16", (-1, 10)), TensorSpec("z", "complex64", ())],
+    )
+    assert orjson.loads(model_metadata("digits", ["1", "2"], platform, signature)) == {
+        "name": "digits",
+        "versions": ["1", "2"],
+        "platform": expected,
+        "inputs": [
+            {"name": "images", "datatype": "FP32", "shape": [-1, 8, 8, 1]},
+            {"name": "ids", "datatype": "BYTES", "shape": [-1]},
+        ],
+        "outputs": [
+            {"name": "scores", "datatype": "FP16", "shape": [-1, 10]},
+            {"name": "z", "datatype": "INVALID", "shape": []},
+        ],
+    }
+
+
+def test_error_body_and_json_bytes() -> None:
+    assert error_body('bad "x"') == b'{"error":"bad \\"x\\""}'
+    assert json_bytes([{"name": "m", "state": "READY"}]) == b'[{"name":"m","state":"READY"}]'
