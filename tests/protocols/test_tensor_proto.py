@@ -139,6 +139,21 @@ def test_tensor_content_is_little_endian_raw_bytes() -> None:
     assert list(complex_.scomplex_val) == [1.0, 2.0]
 
 
+def test_typed_fields_hold_the_values() -> None:
+    def typed(values, dtype):
+        return from_numpy(np.array(values, dtype=dtype), use_tensor_content=False)
+
+    assert list(typed([[1.5, -2.0]], np.float32).float_val) == [1.5, -2.0]
+    assert list(typed([1e300], np.float64).double_val) == [1e300]
+    assert list(typed([True, False, True], np.bool_).bool_val) == [True, False, True]
+    assert list(typed([1 - 2j], np.complex128).dcomplex_val) == [1.0, -2.0]
+    assert list(typed([-1, 2], np.int8).int_val) == [-1, 2]
+    assert list(typed([-(1 << 62)], np.int64).int64_val) == [-(1 << 62)]
+    assert list(typed([(1 << 64) - 1], np.uint64).uint64_val) == [(1 << 64) - 1]
+    assert list(typed([(1 << 32) - 1], np.uint32).uint32_val) == [(1 << 32) - 1]
+    assert list(typed([65535], np.uint16).int_val) == [65535]
+
+
 # --- decoding what clients send ---
 
 

@@ -40,7 +40,7 @@ def _load_pool(path: Path) -> descriptor_pool.DescriptorPool:
     files = descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes()).file
     pool = descriptor_pool.DescriptorPool()
     for file_proto in files:  # protoc writes dependencies before their importers
-        pool.Add(file_proto)
+        pool.AddSerializedFile(file_proto.SerializeToString())
     return pool
 
 
