@@ -48,6 +48,7 @@ def test_predict_half_plus_two(stub):
     request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([[1.0], [2.0], [5.0]], np.float32)))
     response = stub.Predict(request, timeout=30)
     np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), [[2.5], [3.0], [4.5]])
+    assert list(response.outputs["y"].float_val) == [2.5, 3.0, 4.5]  # typed fields, as TF Serving answers
     assert response.model_spec.name == "half_plus_two"
     assert response.model_spec.version.value == 124
     assert response.model_spec.signature_name == "serving_default"

@@ -53,6 +53,15 @@ def test_health_and_metadata(http_client, grpc_client):
     assert "binary_tensor_data" in server["extensions"]
 
 
+def test_model_config(http_client, grpc_client):
+    config = http_client.get_model_config("digits_onnx")
+    assert config["platform"] == "onnxruntime_onnx"
+    assert config["input"] == [{"name": "images", "data_type": "TYPE_FP32", "dims": [-1, 8, 8, 1]}]
+    grpc_config = grpc_client.get_model_config("digits").config
+    assert {o.name for o in grpc_config.output} == {"probabilities", "class_index", "class_name"}
+    assert {o.name: o.data_type for o in grpc_config.output}["class_name"] == 13  # TYPE_STRING
+
+
 @pytest.mark.parametrize("binary", [False, True])
 def test_http_infer_json_and_binary(http_client, digits_test, binary: bool):
     images, labels = digits_test

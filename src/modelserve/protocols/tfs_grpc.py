@@ -164,11 +164,16 @@ def model_configs(config: Any) -> tuple[ModelConfig, ...]:
 
 
 class TfsGrpcApi:
-    """Handlers for one server; ``timeout`` is each model call's deadline in seconds (None: no deadline)."""
+    """Handlers for one server; ``timeout`` is each model call's deadline in seconds (None: no deadline).
 
-    def __init__(self, service: ModelService, timeout: float | None) -> None:
+    Predict answers with typed fields (``float_val`` ...), as TF Serving does by default, unless
+    ``tensor_content`` is set (``--enable_serialization_as_tensor_content``: faster for large outputs).
+    """
+
+    def __init__(self, service: ModelService, timeout: float | None, tensor_content: bool = False) -> None:
         self.service = service
         self.timeout = timeout
+        self.tensor_content = tensor_content
 
     @_aborting
     async def predict(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -186,7 +191,7 @@ class TfsGrpcApi:
             response = pb.PredictResponse()
             _echo_spec(response.model_spec, served, signature.name)
             for name in wanted or list(outputs):
-                response.outputs[name].CopyFrom(tensor_proto.from_numpy(outputs[name]))
+                response.outputs[name].CopyFrom(tensor_proto.from_numpy(outputs[name], self.tensor_content))
             return response
 
     async def _run_examples(self, request: Any, method: str) -> tuple[ServedVersion, Signature, dict, int]:

@@ -47,6 +47,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -66,7 +67,9 @@ __all__ = [
     "encode_infer_response",
     "error_body",
     "json_bytes",
+    "model_config",
     "model_metadata",
+    "platform_name",
     "server_metadata",
 ]
 
@@ -606,6 +609,31 @@ def _tensor_metadata(spec: TensorSpec) -> dict[str, Any]:
         "name": spec.name,
         "datatype": _spec_datatype(spec) or "INVALID",
         "shape": [-1] if spec.shape is None else list(spec.shape),
+    }
+
+
+def model_config(name: str, platform: str, signature: Signature) -> dict[str, Any]:
+    """Triton's model configuration for ``GET /v2/models/{m}/config`` and the ``ModelConfig`` RPC.
+
+    ``max_batch_size`` is 0 (batching is not declared in the config), so ``dims`` are full shapes.
+    """
+
+    def tensors(specs: Mapping[str, TensorSpec]) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": s.name,
+                "data_type": "TYPE_" + _tensor_metadata(s)["datatype"].replace("BYTES", "STRING"),
+                "dims": list(s.shape) if s.shape is not None else [-1],
+            }
+            for s in specs.values()
+        ]
+
+    return {
+        "name": name,
+        "platform": platform_name(platform),
+        "max_batch_size": 0,
+        "input": tensors(signature.inputs),
+        "output": tensors(signature.outputs),
     }
 
 

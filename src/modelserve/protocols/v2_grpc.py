@@ -160,6 +160,19 @@ class V2GrpcApi:
             return response
 
     @_aborting
+    async def model_config(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        version = int(request.version) if request.version else None
+        with self.service.borrow(request.name, version) as served:
+            config = v2_codec.model_config(
+                request.name, served.model.platform, served.model.signature(DEFAULT_SIGNATURE)
+            )
+        message = pb.V2ModelConfig(name=config["name"], platform=config["platform"], max_batch_size=0)
+        for target, tensors in ((message.input, config["input"]), (message.output, config["output"])):
+            for tensor in tensors:
+                target.add(name=tensor["name"], data_type=pb.V2DataType.Value(tensor["data_type"]), dims=tensor["dims"])
+        return pb.ModelConfigResponse(config=message)
+
+    @_aborting
     async def model_infer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         arrays, datatypes = decode_model_infer(request)
         version = int(request.model_version) if request.model_version else None
@@ -222,6 +235,7 @@ def generic_handlers(api: V2GrpcApi) -> list[grpc.GenericRpcHandler]:
         "ServerMetadata": unary(api.server_metadata, pb.ServerMetadataRequest),
         "ModelMetadata": unary(api.model_metadata, pb.ModelMetadataRequest),
         "ModelInfer": unary(api.model_infer, pb.ModelInferRequest),
+        "ModelConfig": unary(api.model_config, pb.ModelConfigRequest),
         "RepositoryIndex": unary(api.repository_index, pb.RepositoryIndexRequest),
         "RepositoryModelLoad": unary(api.repository_model_load, pb.RepositoryModelLoadRequest),
         "RepositoryModelUnload": unary(api.repository_model_unload, pb.RepositoryModelUnloadRequest),

@@ -20,7 +20,7 @@ from modelserve.serving.service import ModelService
 from modelserve.types import DEFAULT_SIGNATURE
 
 EXTENSIONS = ("binary_tensor_data", "model_repository")
-_MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/(\d+))?(/ready|/infer)?")
+_MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/(\d+))?(/ready|/infer|/config)?")
 _REPOSITORY = re.compile(r"/v2/repository/models/([^/]+)/(load|unload)")
 
 
@@ -49,6 +49,10 @@ async def handle(
         version = int(version_text) if version_text else None
         if verb is None and method == "GET":
             return _metadata(service, name, version)
+        if verb == "/config" and method == "GET":
+            with service.borrow(name, version) as served:
+                config = v2_codec.model_config(name, served.model.platform, served.model.signature(DEFAULT_SIGNATURE))
+            return RestResponse(v2_codec.json_bytes(config))
         if verb == "/ready" and method == "GET":
             return _ready(service, name, version)
         if verb == "/infer" and method == "POST":

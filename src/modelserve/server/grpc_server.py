@@ -31,7 +31,8 @@ class GrpcFrontDoor:
                 ("grpc.so_reuseport", 0),
             ]
         )
-        self.server.add_generic_rpc_handlers(tfs_grpc.generic_handlers(tfs_grpc.TfsGrpcApi(service, timeout)))
+        tfs_api = tfs_grpc.TfsGrpcApi(service, timeout, config.serialize_as_tensor_content)
+        self.server.add_generic_rpc_handlers(tfs_grpc.generic_handlers(tfs_api))
         self.server.add_generic_rpc_handlers(v2_grpc.generic_handlers(v2_grpc.V2GrpcApi(service, timeout)))
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
