@@ -35,8 +35,10 @@ def percentiles(call, repeats: int) -> tuple[float, float]:
 
 def main(models: Path) -> None:
     images = np.load(models / "digits_test.npz")["images"]
-    print(f"{'model':<17}{'1st load ms':>12}{'2nd load ms':>12}  batch  {'p50 µs':>9}{'p90 µs':>9}"
-          f"{'run() p50':>10}{'ratio':>7}")
+    print(
+        f"{'model':<17}{'1st load ms':>12}{'2nd load ms':>12}  batch  {'p50 µs':>9}{'p90 µs':>9}"
+        f"{'run() p50':>10}{'ratio':>7}"
+    )
     for relative in FORMATS:
         start = time.perf_counter()
         load_model(models / relative).close()

@@ -32,3 +32,31 @@ def test_loading_tflite_leaves_tensorflow_out(examples_dir: Path):
     path = examples_dir / "digits_tflite/1"
     modules = _modules_after(f"import modelserve\nmodelserve.load_model({str(path)!r})")
     assert "tensorflow" not in modules
+
+
+def test_serving_onnx_over_every_front_door_leaves_tensorflow_out(examples_dir: Path):
+    """The composed server (REST app, gRPC services, V2) with only an ONNX model configured."""
+    path = examples_dir / "digits_onnx"
+    modules = _modules_after(
+        "import asyncio\n"
+        "from pathlib import Path\n"
+        "from modelserve.config import ModelConfig, ServerConfig\n"
+        "from modelserve.serving.service import ModelService\n"
+        "from modelserve.server.app import RestApp\n"
+        "from modelserve.server.grpc_server import GrpcFrontDoor\n"
+        f"config = ServerConfig(models=(ModelConfig(name='d', base_path=Path({str(path)!r})),), grpc_port=0,"
+        " settle_seconds=0.05, file_system_poll_wait_seconds=0)\n"
+        "service = ModelService(config)\n"
+        "service.start()\n"
+        "assert service.ready()\n"
+        "RestApp(service, config)\n"
+        "async def main():\n"
+        "    door = GrpcFrontDoor(service, config)\n"
+        "    await door.start()\n"
+        "    await door.stop(0)\n"
+        "asyncio.run(main())\n"
+        "service.stop()"
+    )
+    assert {"grpc", "onnxruntime"} <= modules
+    assert "tensorflow" not in modules
+    assert "keras" not in modules
