@@ -96,3 +96,18 @@ def onnx_slow_matmul(folder: Path, size: int = 1024, layers: int = 8) -> Path:
     path = folder / "model.onnx"
     onnx.save(model, str(path))
     return path
+
+
+def tflite_without_signatures(folder: Path) -> Path:
+    """A TFLite file with no signature defs (converted from a bare concrete function): ``y = 2x + 1``."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")], autograph=False)
+    def double_plus_one(x: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"y": x * 2.0 + 1.0}
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([double_plus_one.get_concrete_function()])
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.tflite"
+    path.write_bytes(converter.convert())
+    return path

@@ -61,3 +61,15 @@ def test_concurrent_calls_match_serial_results(examples_dir: Path, digits_test):
         assert model.runtime._pool._created <= 3
     for i, result in enumerate(parallel):
         np.testing.assert_array_equal(result, serial[i % len(chunks)])
+
+
+def test_file_without_signatures_exposes_its_tensors(tmp_path: Path):
+    from factories import tflite_without_signatures
+
+    with load_model(tflite_without_signatures(tmp_path)) as model:
+        signature = model.signatures["serving_default"]
+        assert [(s.name, s.shape) for s in signature.inputs.values()] == [("x", (-1, 3))]
+        [output] = signature.outputs
+        for batch in (1, 4):
+            values = np.arange(3 * batch, dtype=np.float32).reshape(batch, 3)
+            np.testing.assert_allclose(model.predict({"x": values})[output], values * 2 + 1)
