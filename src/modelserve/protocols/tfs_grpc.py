@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import numpy as np
 from modelserve import dtypes
 from modelserve.config import All, Latest, ModelConfig, Specific, VersionPolicy
 from modelserve.errors import InvalidArgument, ServingError
+from modelserve.metrics.record import CURRENT, RequestRecord
 from modelserve.protocols import pb, tensor_proto
 from modelserve.protocols.status import grpc_status
 from modelserve.serving.handle import ServedVersion
@@ -31,14 +33,22 @@ Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
 def _aborting(handler: Handler) -> Handler:
-    """Turn ServingError into the gRPC status of its code, with its message."""
+    """Turn ServingError into the gRPC status of its code, with its message; record the request's metrics."""
 
     @functools.wraps(handler)
-    async def wrapped(*args: Any) -> Any:  # (self,) request, context
+    async def wrapped(api: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        record = RequestRecord(protocol=api.protocol, api=handler.__name__)
+        token = CURRENT.set(record)
+        started = time.perf_counter()
+        status = "OK"
         try:
-            return await handler(*args)
+            return await handler(api, request, context)
         except ServingError as exc:
-            await args[-1].abort(grpc_status(exc.code), exc.message)
+            status = exc.code.name
+            await context.abort(grpc_status(exc.code), exc.message)
+        finally:
+            CURRENT.reset(token)
+            api.service.metrics.observe_request(record, status, time.perf_counter() - started)
 
     return wrapped
 
@@ -169,6 +179,8 @@ class TfsGrpcApi:
     Predict answers with typed fields (``float_val`` ...), as TF Serving does by default, unless
     ``tensor_content`` is set (``--enable_serialization_as_tensor_content``: faster for large outputs).
     """
+
+    protocol = "grpc"
 
     def __init__(self, service: ModelService, timeout: float | None, tensor_content: bool = False) -> None:
         self.service = service

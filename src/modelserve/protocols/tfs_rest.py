@@ -18,6 +18,7 @@ import numpy as np
 
 from modelserve import dtypes
 from modelserve.errors import InvalidArgument
+from modelserve.metrics.record import note
 from modelserve.protocols import tfs_json
 from modelserve.serving.handle import ServedVersion
 from modelserve.serving.service import ModelService
@@ -69,6 +70,7 @@ async def handle(service: ModelService, method: str, raw_path: str, body: bytes,
         match = _INFER_URL.fullmatch(raw_path)
         if match:
             name, version, label, verb = match.groups()
+            note(api=verb.lower())
             return await _infer(service, unquote(name), _version(version), _label(label), verb.lower(), body, timeout)
     elif method == "GET":
         match = _MODEL_URL.fullmatch(raw_path)
@@ -79,6 +81,7 @@ async def handle(service: ModelService, method: str, raw_path: str, body: bytes,
                     raise InvalidArgument(f"Malformed request: {method} {raw_path}")
                 return RestResponse(_json(list_models(service)))
             name, number = unquote(name), _version(version)
+            note(api="metadata" if metadata else "status")
             if metadata:
                 return _metadata(service, name, number, _label(label))
             return _status(service, name, number, _label(label))

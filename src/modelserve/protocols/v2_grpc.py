@@ -113,6 +113,8 @@ def decode_model_infer(request: Any) -> tuple[dict[str, np.ndarray], dict[str, s
 
 
 class V2GrpcApi:
+    protocol = "v2_grpc"
+
     def __init__(self, service: ModelService, timeout: float | None) -> None:
         self.service = service
         self.timeout = timeout

@@ -14,6 +14,7 @@ from urllib.parse import unquote
 
 from modelserve import __version__
 from modelserve.errors import InvalidArgument, NotFound
+from modelserve.metrics.record import note
 from modelserve.protocols import v2_codec
 from modelserve.protocols.tfs_rest import RestResponse
 from modelserve.serving.service import ModelService
@@ -47,6 +48,7 @@ async def handle(
     if match:
         name, version_text, verb = unquote(match.group(1)), match.group(2), match.group(3)
         version = int(version_text) if version_text else None
+        note(api=(verb or "/metadata").lstrip("/"))
         if verb is None and method == "GET":
             return _metadata(service, name, version)
         if verb == "/config" and method == "GET":

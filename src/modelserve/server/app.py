@@ -1,9 +1,10 @@
 """The REST front door: a small ASGI application over :class:`ModelService`.
 
 Routes: ``(?i)/v1/...`` -> TF Serving's API (:mod:`modelserve.protocols.tfs_rest`); ``/v2...`` -> the Open
-Inference Protocol (:mod:`modelserve.protocols.v2_rest`); ``GET /healthz`` (the
-process is up); ``GET /readyz`` (every configured model has an AVAILABLE version); anything else -> 404
-with an HTML body, as TF Serving's HTTP server answers. Protection: request bodies over
+Inference Protocol (:mod:`modelserve.protocols.v2_rest`); ``GET /metrics`` and TF Serving's
+``GET /monitoring/prometheus/metrics`` -> Prometheus text; ``GET /healthz`` (the process is up);
+``GET /readyz`` (every configured model has an AVAILABLE version); anything else -> 404 with an HTML body,
+as TF Serving's HTTP server answers. Protection: request bodies over
 ``max_request_bytes`` get 413 (checked against Content-Length before reading, and while reading);
 ``Content-Encoding: gzip`` bodies are inflated up to the same limit. Every response that served a model
 carries ``X-Model-Version``.
@@ -13,12 +14,15 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from modelserve.config import ServerConfig
 from modelserve.errors import ResourceExhausted, ServingError
+from modelserve.metrics.collectors import CONTENT_TYPE
+from modelserve.metrics.record import CURRENT, RequestRecord
 from modelserve.protocols import tfs_rest, v2_rest
 from modelserve.protocols.status import http_status
 from modelserve.serving.service import ModelService
@@ -50,6 +54,7 @@ class RestApp:
         self.config = config
         self._timeout = config.rest_api_timeout_ms / 1000 if config.rest_api_timeout_ms > 0 else None
         self._extra_headers = _CORS if config.enable_cors else []
+        self._metrics_paths = {"/metrics", *([config.monitoring_path] if config.monitoring_path else [])}
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -59,6 +64,10 @@ class RestApp:
             return
         method: str = scope["method"]
         path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+        if path in self._metrics_paths and method == "GET":
+            body = self.service.metrics.exposition()
+            await self._send(send, 200, body, content_type=CONTENT_TYPE.encode())
+            return
         if path in ("/healthz", "/readyz") and method == "GET":
             ready = path == "/healthz" or self.service.ready()
             await self._send(send, 200 if ready else 503, b'{"status": "%s"}' % (b"ok" if ready else b"not ready"))
@@ -71,6 +80,10 @@ class RestApp:
             origin = dict(scope["headers"]).get(b"origin", b"")
             await self._send(send, 200 if _ORIGIN.fullmatch(origin) else 400, b"")
             return
+        record = RequestRecord(protocol="v2_rest" if is_v2 else "rest")
+        token = CURRENT.set(record)
+        started = time.perf_counter()
+        status = "OK"
         try:
             body = await self._read_body(scope, receive)
             if is_v2:
@@ -79,15 +92,21 @@ class RestApp:
             else:
                 response = await tfs_rest.handle(self.service, method, path, body, self._timeout)
         except BodyTooLarge as exc:
+            status = exc.code.name
             await self._send(send, 413, tfs_rest.error_body(exc.message))
             return
         except ServingError as exc:
+            status = exc.code.name
             await self._send(send, http_status(exc.code), tfs_rest.error_body(exc.message))
             return
         except Exception as exc:  # never let a bug drop the connection without an answer
+            status = "INTERNAL"
             log.exception("unhandled error serving %s %s", method, path)
             await self._send(send, 500, tfs_rest.error_body(f"Internal error: {type(exc).__name__}: {exc}"))
             return
+        finally:
+            CURRENT.reset(token)
+            self.service.metrics.observe_request(record, status, time.perf_counter() - started)
         headers = list(response.headers)
         if response.version is not None:
             headers.append((b"x-model-version", str(response.version).encode()))

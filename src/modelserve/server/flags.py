@@ -57,6 +57,11 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     )
     add("--rest_api_timeout_in_ms", type=int, default=30_000, help="per-request deadline, then 504 [30000]")
     add("--rest_api_enable_cors_support", type=_bool, nargs="?", const=True, default=False)
+    add(
+        "--monitoring_config_file",
+        default=None,
+        help="TF Serving's MonitoringConfig (prometheus_config { enable, path }); /metrics is always served",
+    )
     add("--max_request_bytes", type=int, default=64 * 1024 * 1024, help="larger bodies get 413 [64 MiB]")
     add("--max_in_flight", type=int, default=64, help="model calls running or waiting; beyond: 503 [64]")
     add("--model_threads", type=int, default=0, help="threads running model calls [2 x cores, at least 4]")
@@ -109,6 +114,7 @@ def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         grpc_port=args.port,
         grpc_max_message_bytes=args.grpc_max_message_bytes,
         serialize_as_tensor_content=args.enable_serialization_as_tensor_content,
+        monitoring_path=monitoring_path(args.monitoring_config_file),
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
         rest_api_timeout_ms=args.rest_api_timeout_in_ms,
         enable_cors=args.rest_api_enable_cors_support,
@@ -120,3 +126,23 @@ def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         saved_model_tags=tuple(t for t in args.saved_model_tags.split(",") if t),
         graceful_shutdown_seconds=args.graceful_shutdown_seconds,
     )
+
+
+DEFAULT_MONITORING_PATH = "/monitoring/prometheus/metrics"
+
+
+def monitoring_path(config_file: str | None) -> str | None:
+    """TF Serving's Prometheus path from ``--monitoring_config_file``; on at the default path without one."""
+    if config_file is None:
+        return DEFAULT_MONITORING_PATH
+    from modelserve.textproto import TextProtoError, parse
+
+    try:
+        root = parse(Path(config_file).read_text())
+    except (OSError, TextProtoError) as exc:
+        raise InvalidArgument(f"--monitoring_config_file {config_file}: {exc}") from None
+    prometheus = root.fields.get("prometheus_config", [None])[0]
+    if prometheus is None or not prometheus.fields.get("enable", [False])[0]:
+        return None
+    path = prometheus.fields.get("path", [DEFAULT_MONITORING_PATH])[0]
+    return path if str(path).startswith("/") else f"/{path}"

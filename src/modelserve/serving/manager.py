@@ -33,7 +33,13 @@ Loader = Callable[[Path], LoadedModel]
 
 
 class ModelManager:
-    def __init__(self, config: ModelConfig, loader: Loader, drain_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        loader: Loader,
+        drain_timeout: float = 30.0,
+        on_loaded: Callable[[str, float], None] | None = None,
+    ) -> None:
         self.config = config
         self.name = config.name
         self._loader = loader
@@ -45,6 +51,7 @@ class ModelManager:
         self._failed: dict[int, Fingerprint] = {}
         self._labels = dict(config.labels)
         self._lifecycle = threading.Lock()  # one poll or reconfiguration at a time
+        self._on_loaded = on_loaded
 
     # ---- request side (any thread) ----
 
@@ -146,12 +153,10 @@ class ModelManager:
         with self._lock:
             self._serving[version] = ServedVersion(self.name, version, path, model)
             self._statuses[version] = VersionStatus(version, VersionState.AVAILABLE)
-        log.info(
-            "model %s version %d AVAILABLE (%.0f ms)",
-            self.name,
-            version,
-            1000 * (time.perf_counter() - started),
-        )
+        seconds = time.perf_counter() - started
+        if self._on_loaded is not None:
+            self._on_loaded(self.name, seconds)
+        log.info("model %s version %d AVAILABLE (%.0f ms)", self.name, version, 1000 * seconds)
         return True
 
     def _unload(self, version: int) -> None:

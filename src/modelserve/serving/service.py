@@ -24,6 +24,8 @@ import numpy as np
 
 from modelserve.config import ModelConfig, ServerConfig
 from modelserve.errors import DeadlineExceeded, NotFound, Unavailable
+from modelserve.metrics.collectors import ServingMetrics, rows_of
+from modelserve.metrics.record import CURRENT, note
 from modelserve.repository.filesystem import version_folders
 from modelserve.runtimes import registry
 from modelserve.runtimes.base import LoadedModel, RuntimeOptions
@@ -39,8 +41,9 @@ def runtime_loader(model: ModelConfig, options: RuntimeOptions) -> Callable[[Pat
 
 
 class ModelService:
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, metrics: ServingMetrics | None = None) -> None:
         self.config = config
+        self.metrics = metrics or ServingMetrics()
         self._options = RuntimeOptions(
             intra_op_threads=config.intra_op_threads,
             inter_op_threads=config.inter_op_threads,
@@ -55,9 +58,20 @@ class ModelService:
         self._pollers: dict[str, tuple[threading.Thread, threading.Event]] = {}
         self._reload_lock = threading.Lock()
         self._known: dict[str, ModelConfig] = {m.name: m for m in config.models}  # loadable by name
+        self._running = 0
+        self.metrics.in_flight.set_function(lambda: self._in_flight)
+        self.metrics.queued.set_function(lambda: max(0, self._in_flight - self._running))
+        self.metrics.watch_states(
+            lambda: [(n, s.version, s.state.name) for n, m in list(self._managers.items()) for s in m.statuses()]
+        )
 
     def _new_manager(self, model: ModelConfig) -> ModelManager:
-        return ModelManager(model, runtime_loader(model, self._options), self.config.graceful_shutdown_seconds)
+        return ModelManager(
+            model,
+            runtime_loader(model, self._options),
+            self.config.graceful_shutdown_seconds,
+            on_loaded=self.metrics.observe_load,
+        )
 
     # ---- lifecycle ----
 
@@ -205,7 +219,10 @@ class ModelService:
 
     def borrow(self, name: str, version: int | None = None, label: str | None = None) -> ServedVersion:
         """Pin a version for one request; use the result in a ``with`` block."""
-        return self.manager(name).borrow(version, label)
+        note(model=name)
+        served = self.manager(name).borrow(version, label)
+        note(version=str(served.version))
+        return served
 
     # ---- running ----
 
@@ -222,8 +239,28 @@ class ModelService:
                 limit = self.config.max_in_flight
                 raise Unavailable(f"server overloaded: {limit} requests in flight (the limit); retry later")
             self._in_flight += 1
+        note(signature=signature)
+        record = CURRENT.get()
+        api = record.api if record is not None and record.api else "predict"
+        submitted = time.perf_counter()
+
+        def call() -> dict[str, np.ndarray]:
+            started = time.perf_counter()
+            with self._in_flight_lock:
+                self._running += 1
+            try:
+                return served.model.run(signature, inputs)
+            finally:
+                ended = time.perf_counter()
+                with self._in_flight_lock:
+                    self._running -= 1
+                self.metrics.observe_run(
+                    served.model_name, served.version, signature, served.model.platform, api,
+                    rows_of(inputs), started - submitted, ended - started,
+                )  # fmt: skip
+
         try:
-            future = self._executor.submit(served.model.run, signature, inputs)
+            future = self._executor.submit(call)
         except RuntimeError:
             self._leave()
             raise Unavailable("server is shutting down") from None

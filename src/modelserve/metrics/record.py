@@ -1,0 +1,31 @@
+"""Who a request was for, noted along the way so the front door can label its metrics.
+
+A front door creates a :class:`RequestRecord` and makes it current for the request (a ``ContextVar``, so
+each asyncio task has its own); the serving core fills in what it learns (:func:`note`: the model and
+version when a version is borrowed, the signature when it runs). Imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass
+class RequestRecord:
+    protocol: str
+    api: str = ""
+    model: str = ""
+    version: str = ""
+    signature: str = ""
+
+
+CURRENT: ContextVar[RequestRecord | None] = ContextVar("modelserve_request", default=None)
+
+
+def note(**fields: str) -> None:
+    """Fill fields of the current request's record; a no-op outside a request (in-memory use, tests)."""
+    record = CURRENT.get()
+    if record is not None:
+        for name, value in fields.items():
+            setattr(record, name, value)
