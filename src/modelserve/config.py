@@ -52,6 +52,7 @@ class ServerConfig:
 
     models: tuple[ModelConfig, ...]
     model_repository: Path | None = None
+    default_platform: str | None = None
     host: str = "0.0.0.0"
     rest_api_port: int = 8501
     grpc_port: int = 8500

@@ -8,7 +8,7 @@ field kept for error messages. Errors raise :class:`TextProtoError` naming the l
 
 from __future__ import annotations
 
-import ast
+import codecs
 import re
 from dataclasses import dataclass, field
 
@@ -97,9 +97,10 @@ def _parse_fields(tokens: list[_Token], pos: int, closing: str | None) -> tuple[
 
 def _scalar(token: _Token) -> object:
     if token.kind == "string":
+        # C escapes (\n, \x41, \303\251 octal UTF-8 bytes as protobuf writes them) decode to bytes, then UTF-8.
         try:
-            return ast.literal_eval(token.text)
-        except (ValueError, SyntaxError):
+            return codecs.escape_decode(token.text[1:-1].encode("utf-8"))[0].decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
             raise TextProtoError(token.line, f"bad string {token.text}") from None
     if token.kind == "number":
         text = token.text.rstrip("fF")

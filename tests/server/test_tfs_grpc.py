@@ -125,7 +125,33 @@ def test_unknown_signature(stub):
     request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.ones((1, 1), np.float32)))
     with pytest.raises(grpc.RpcError) as err:
         stub.Predict(request, timeout=30)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # as TF Serving's Predict
+    assert err.value.details() == 'Serving signature key "nope" not found.'
+
+
+def test_tf_serving_request_checks(stub):
+    no_spec = predict_pb2.PredictRequest()
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Predict(no_spec, timeout=30)
+    assert (err.value.code(), err.value.details()) == (grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "half_plus_two"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.ones((1, 1), np.float32)))
+    request.output_filter.extend(["y", "y"])
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Predict(request, timeout=30)
+    assert err.value.details() == "duplicate output tensor alias: y"
+
+
+def test_long_error_messages_are_truncated_like_tf_serving(stub):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "half_plus_two"
+    for i in range(3000):
+        request.inputs[f"wrong_{i}"].CopyFrom(tf.make_tensor_proto(np.ones((1, 1), np.float32)))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Predict(request, timeout=30)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details().endswith("...TRUNCATED")
 
 
 def test_classify_and_regress(stub):

@@ -20,7 +20,7 @@ import numpy as np
 
 from modelserve import dtypes
 from modelserve.config import All, Latest, ModelConfig, Specific, VersionPolicy
-from modelserve.errors import InvalidArgument, ServingError
+from modelserve.errors import FailedPrecondition, InvalidArgument, ServingError, Unimplemented
 from modelserve.metrics.record import CURRENT, RequestRecord
 from modelserve.protocols import pb, tensor_proto
 from modelserve.protocols.status import grpc_status
@@ -45,7 +45,7 @@ def _aborting(handler: Handler) -> Handler:
             return await handler(api, request, context)
         except ServingError as exc:
             status = exc.code.name
-            await context.abort(grpc_status(exc.code), exc.message)
+            await context.abort(grpc_status(exc.code), truncate(exc.message))
         finally:
             CURRENT.reset(token)
             api.service.metrics.observe_request(record, status, time.perf_counter() - started)
@@ -53,16 +53,30 @@ def _aborting(handler: Handler) -> Handler:
     return wrapped
 
 
+MAX_ERROR_CHARS = 1024
+
+
+def truncate(message: str) -> str:
+    """TF Serving cuts gRPC error messages at 1024 characters (gRPC metadata has a size limit)."""
+    return message if len(message) <= MAX_ERROR_CHARS else message[:MAX_ERROR_CHARS] + "...TRUNCATED"
+
+
 def _ref(model_spec: Any) -> tuple[str, int | None, str | None]:
+    if not model_spec.name:
+        raise InvalidArgument("Missing ModelSpec")
     version = model_spec.version.value if model_spec.HasField("version") else None
     label = model_spec.version_label if model_spec.WhichOneof("version_choice") == "version_label" else None
     return model_spec.name, version, label
 
 
-def _signature(served: ServedVersion, name: str) -> Signature:
-    signature = served.model.signatures.get(name or DEFAULT_SIGNATURE)
+def _signature(served: ServedVersion, name: str, for_examples: bool = False) -> Signature:
+    """TF Serving's messages: Predict's FAILED_PRECONDITION, Classify/Regress's INVALID_ARGUMENT."""
+    name = name or DEFAULT_SIGNATURE
+    signature = served.model.signatures.get(name)
     if signature is None:
-        raise InvalidArgument(f'Serving signature name: "{name}" not found in signature def')
+        if for_examples:
+            raise InvalidArgument(f"No signature was found with the name: {name}")
+        raise FailedPrecondition(f'Serving signature key "{name}" not found.')
     return signature
 
 
@@ -161,6 +175,11 @@ def model_configs(config: Any) -> tuple[ModelConfig, ...]:
     """A ``ModelServerConfig`` message as our typed config."""
     if config.WhichOneof("config") != "model_config_list":
         raise InvalidArgument("only model_config_list configs are supported")
+    for c in config.model_config_list.config:
+        if not c.name:
+            raise InvalidArgument("a model config has no name")
+        if not Path(c.base_path).is_absolute():
+            raise InvalidArgument(f"base_path of model {c.name} must be absolute, got {c.base_path!r}")
     return tuple(
         ModelConfig(
             name=c.name,
@@ -193,6 +212,9 @@ class TfsGrpcApi:
             signature = _signature(served, request.model_spec.signature_name)
             inputs = _predict_inputs(signature, request.inputs, served.model.strict_shapes)
             wanted = list(request.output_filter)
+            if len(set(wanted)) != len(wanted):
+                duplicate = next(a for a in wanted if wanted.count(a) > 1)
+                raise InvalidArgument(f"duplicate output tensor alias: {duplicate}")
             for alias in wanted:
                 if alias not in signature.outputs:
                     raise InvalidArgument(
@@ -209,7 +231,7 @@ class TfsGrpcApi:
     async def _run_examples(self, request: Any, method: str) -> tuple[ServedVersion, Signature, dict, int]:
         served = self.service.borrow(*_ref(request.model_spec))
         with served:
-            signature = _signature(served, request.model_spec.signature_name)
+            signature = _signature(served, request.model_spec.signature_name, for_examples=True)
             _check_method(signature, method)
             examples = _examples(request.input)
             inputs = {next(iter(signature.inputs)): examples}
@@ -237,15 +259,18 @@ class TfsGrpcApi:
         if not request.tasks:
             raise InvalidArgument("Inference request is empty")
         names = {task.model_spec.name for task in request.tasks}
+        if "" in names:
+            raise InvalidArgument("Found ModelSpec with an empty model name.")
         if len(names) != 1:
             raise InvalidArgument("All ModelSpecs in a MultiInferenceRequest must access the same model name.")
         signature_names = [task.model_spec.signature_name or DEFAULT_SIGNATURE for task in request.tasks]
-        if len(set(signature_names)) != len(signature_names):
-            raise InvalidArgument("Duplicate evaluation of signature")
+        for name in signature_names:
+            if signature_names.count(name) > 1:
+                raise InvalidArgument(f"Duplicate evaluation of signature: {name}")
         response = pb.MultiInferenceResponse()
         for task in request.tasks:
             if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
-                raise InvalidArgument(f"Unsupported signature method_name: {task.method_name}")
+                raise Unimplemented(f"Unsupported signature method_name: {task.method_name}")
             sub = pb.ClassificationRequest(model_spec=task.model_spec, input=request.input)
             served, signature, outputs, count = await self._run_examples(sub, task.method_name)
             result = response.results.add()
@@ -276,10 +301,7 @@ class TfsGrpcApi:
 
     @_aborting
     async def get_model_status(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        name, version, label = _ref(request.model_spec)
-        if label is not None:
-            with self.service.borrow(name, label=label) as served:
-                version = served.version
+        name, version, _label = _ref(request.model_spec)  # TF Serving ignores a label here
         response = pb.GetModelStatusResponse()
         for status in self.service.statuses(name, version):
             entry = response.model_version_status.add()

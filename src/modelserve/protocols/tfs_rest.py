@@ -60,7 +60,7 @@ def _version(text: str | None) -> int | None:
         return None
     value = int(text)
     if value > _MAX_INT64:
-        raise InvalidArgument(f"Failed to convert version: {text}")
+        raise InvalidArgument(f"Failed to convert version: {text} to numeric.")
     return value
 
 
@@ -78,7 +78,7 @@ async def handle(service: ModelService, method: str, raw_path: str, body: bytes,
             name, version, label, metadata = match.groups()
             if name is None:
                 if version or label or metadata:
-                    raise InvalidArgument(f"Malformed request: {method} {raw_path}")
+                    raise InvalidArgument("Missing model name in request.")
                 return RestResponse(_json(list_models(service)))
             name, number = unquote(name), _version(version)
             note(api="metadata" if metadata else "status")
@@ -104,9 +104,7 @@ def _status_json(status: VersionStatus) -> dict[str, Any]:
 
 
 def _status(service: ModelService, name: str, version: int | None, label: str | None) -> RestResponse:
-    if label is not None:
-        with service.borrow(name, label=label) as served:
-            version = served.version
+    """TF Serving ignores a label here: ``/labels/l`` lists every version, like no version at all."""
     statuses = service.statuses(name, version)
     return RestResponse(_json({"model_version_status": [_status_json(s) for s in statuses]}))
 

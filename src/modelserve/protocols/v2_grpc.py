@@ -8,6 +8,7 @@ statuses through the same table as every other front door.
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 import grpc
@@ -72,10 +73,21 @@ def encode_bytes(array: np.ndarray) -> bytes:
     return b"".join(parts)
 
 
+def parse_version(text: str) -> int | None:
+    """A V2 ``model_version``: empty for "the server picks", else ASCII digits."""
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) >= 2**63:
+        raise InvalidArgument(f"model version must be a non-negative integer, got {text!r}")
+    return int(text)
+
+
 def _input_array(tensor: Any, raw: bytes | None) -> np.ndarray:
     dtype = _dtype(tensor.datatype, tensor.name)
     shape = tuple(int(d) for d in tensor.shape)
-    count = int(np.prod(shape, dtype=np.int64))
+    if any(d < 0 for d in shape):
+        raise InvalidArgument(f"input '{tensor.name}': shape {list(shape)} has a negative dimension")
+    count = math.prod(shape)
     if raw is not None:
         if dtype.name == "string":
             return decode_bytes(raw, count, tensor.name).reshape(shape)
@@ -131,9 +143,9 @@ class V2GrpcApi:
     async def model_ready(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             available = self.service.manager(request.name).available_versions()
-        except NotFound:
+            version = parse_version(request.version)
+        except (NotFound, InvalidArgument):
             return pb.ModelReadyResponse(ready=False)
-        version = int(request.version) if request.version else None
         return pb.ModelReadyResponse(ready=(version in available) if version is not None else bool(available))
 
     @_aborting
@@ -144,7 +156,7 @@ class V2GrpcApi:
 
     @_aborting
     async def model_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        version = int(request.version) if request.version else None
+        version = parse_version(request.version)
         with self.service.borrow(request.name, version) as served:
             signature = served.model.signature(DEFAULT_SIGNATURE)
             response = pb.ModelMetadataResponse(
@@ -163,7 +175,7 @@ class V2GrpcApi:
 
     @_aborting
     async def model_config(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        version = int(request.version) if request.version else None
+        version = parse_version(request.version)
         with self.service.borrow(request.name, version) as served:
             config = v2_codec.model_config(
                 request.name, served.model.platform, served.model.signature(DEFAULT_SIGNATURE)
@@ -177,7 +189,7 @@ class V2GrpcApi:
     @_aborting
     async def model_infer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         arrays, datatypes = decode_model_infer(request)
-        version = int(request.model_version) if request.model_version else None
+        version = parse_version(request.model_version)
         parameters = request.parameters
         signature_name = (
             parameters["signature_name"].string_param if "signature_name" in parameters else DEFAULT_SIGNATURE

@@ -21,7 +21,7 @@ from modelserve.serving.service import ModelService
 from modelserve.types import DEFAULT_SIGNATURE
 
 EXTENSIONS = ("binary_tensor_data", "model_repository")
-_MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/(\d+))?(/ready|/infer|/config)?")
+_MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/([0-9]+))?(/ready|/infer|/config)?")
 _REPOSITORY = re.compile(r"/v2/repository/models/([^/]+)/(load|unload)")
 
 
@@ -97,7 +97,9 @@ async def _infer(
             f"Inference-Header-Content-Length must be a number, got {header.decode(errors='replace')!r}"
         )
     request = v2_codec.decode_infer_request(body, int(header) if header is not None else None)
-    signature_name = str(request.parameters.get("signature_name", DEFAULT_SIGNATURE))
+    signature_name = request.parameters.get("signature_name", DEFAULT_SIGNATURE)
+    if not isinstance(signature_name, str):
+        raise InvalidArgument(f"parameter 'signature_name' must be a string, got {signature_name!r}")
     with service.borrow(name, version) as served:
         signature = served.model.signature(signature_name)
         inputs = v2_codec.check_against_signature(request.inputs, request.input_datatypes, signature)

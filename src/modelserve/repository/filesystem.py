@@ -34,7 +34,7 @@ def version_folders(base_path: Path) -> dict[int, Path]:
     """Integer-named subfolders of ``base_path``; empty when it is missing or unreadable."""
     try:
         entries = sorted(os.scandir(base_path), key=lambda e: e.name)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte in the path
         return {}
     found: dict[int, Path] = {}
     for entry in entries:

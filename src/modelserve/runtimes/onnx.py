@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from modelserve.errors import FailedPrecondition, InvalidArgument, ModelLoadError
+from modelserve.errors import FailedPrecondition, InvalidArgument, ModelLoadError, Unavailable
 from modelserve.runtimes.base import LoadedModel, RuntimeOptions, single_file
 from modelserve.types import DEFAULT_SIGNATURE, Signature, TensorSpec
 
@@ -79,9 +79,12 @@ class OnnxModel(LoadedModel):
     def run(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         if signature_name != DEFAULT_SIGNATURE:
             self.signature(signature_name)  # raises NotFound
+        session = self._session
+        if session is None:
+            raise Unavailable(f"model {self.path} was unloaded")
         feed = {name: _to_ort(a) for name, a in inputs.items()} if self._string_inputs else inputs
         try:
-            results = self._session.run(self._output_names, feed)
+            results = session.run(self._output_names, feed)
         except Exception as exc:
             error = InvalidArgument if "INVALID_ARGUMENT" in str(exc) else FailedPrecondition
             raise error(f"ONNX Runtime failed: {str(exc).strip()}") from exc

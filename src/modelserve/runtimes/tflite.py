@@ -26,7 +26,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from modelserve import dtypes
-from modelserve.errors import FailedPrecondition
+from modelserve.errors import FailedPrecondition, Unavailable
 from modelserve.runtimes.base import LoadedModel, RuntimeOptions, single_file
 from modelserve.types import DEFAULT_SIGNATURE, Quantization, Signature, TensorSpec
 
@@ -114,8 +114,11 @@ class TfliteModel(LoadedModel):
             name: quantize(a, specs[name]) if specs[name].quantization and a.dtype.kind == "f" else a
             for name, a in inputs.items()
         }
+        pool = self._pool
+        if pool is None:
+            raise Unavailable(f"model {self.path} was unloaded")
         try:
-            with self._pool.borrow() as interpreter:
+            with pool.borrow() as interpreter:
                 outputs = _invoke(interpreter, entry, feed)
         except ValueError as exc:
             raise FailedPrecondition(f"LiteRT failed: {str(exc).strip()}") from exc

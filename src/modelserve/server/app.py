@@ -170,4 +170,8 @@ def _gunzip(body: bytes, limit: int) -> bytes:
         raise InvalidArgument(f"cannot decompress gzip body: {exc}") from None
     if len(out) > limit:
         raise BodyTooLarge(f"decompressed request body is over the limit of {limit} bytes")
+    if not inflater.eof:
+        from modelserve.errors import InvalidArgument
+
+        raise InvalidArgument("cannot decompress gzip body: it ends before the end of the gzip stream")
     return out

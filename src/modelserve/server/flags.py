@@ -109,6 +109,7 @@ def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
     return ServerConfig(
         models=models_from_flags(args, environ),
         model_repository=Path(args.model_repository).absolute() if args.model_repository else None,
+        default_platform=args.model_platform,
         host=args.host,
         rest_api_port=args.rest_api_port,
         grpc_port=args.port,

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from modelserve.config import ModelConfig, ServerConfig
-from modelserve.errors import DeadlineExceeded, NotFound, Unavailable
+from modelserve.errors import DeadlineExceeded, InvalidArgument, NotFound, Unavailable
 from modelserve.metrics.collectors import ServingMetrics, rows_of
 from modelserve.metrics.record import CURRENT, note
 from modelserve.repository.filesystem import version_folders
@@ -34,6 +34,11 @@ from modelserve.serving.manager import ModelManager
 from modelserve.serving.state import VersionState, VersionStatus
 
 log = logging.getLogger(__name__)
+
+
+def _plain_name(name: str) -> bool:
+    """A model name that can only mean a folder directly under the repository root."""
+    return bool(name) and not name.startswith(".") and "/" not in name and "\\" not in name and "\x00" not in name
 
 
 def runtime_loader(model: ModelConfig, options: RuntimeOptions) -> Callable[[Path], LoadedModel]:
@@ -111,25 +116,40 @@ class ModelService:
             thread.join()
 
     def reload_config(self, models: tuple[ModelConfig, ...]) -> None:
-        """Match ``models`` exactly: add new models (loaded before they become visible), reconfigure changed
-        ones, unload models left out. Blocking: call it off the event loop. One reload at a time."""
+        """Match ``models`` exactly: add new models (loaded before they become visible), apply changed
+        policies and labels in place, replace a model whose base path or platform changed (the new one
+        loads before the old one goes), unload models left out. Blocking: call it off the event loop."""
+        self._reconfigure(lambda _current: models)
+
+    def _reconfigure(self, target: Callable[[tuple[ModelConfig, ...]], tuple[ModelConfig, ...]]) -> None:
+        """One reload at a time; ``target`` maps the current configs to the wanted ones inside the lock, so
+        concurrent loads, unloads and reloads compose instead of undoing each other."""
         with self._reload_lock:
+            current = {name: m.config for name, m in self._managers.items()}
+            models = target(tuple(current.values()))
             wanted = {m.name: m for m in models}
-            added = {name: self._new_manager(m) for name, m in wanted.items() if name not in self._managers}
-            self._settle(list(added.values()))
-            for manager in added.values():
-                self._start_poller(manager)
+            if len(wanted) != len(models):
+                duplicate = next(m.name for m in models if sum(n.name == m.name for n in models) > 1)
+                raise InvalidArgument(f"Illegal to list model {duplicate} multiple times in config list")
+            fresh = {
+                name: self._new_manager(m)
+                for name, m in wanted.items()
+                if name not in current or (current[name].base_path, current[name].platform) != (m.base_path, m.platform)
+            }
+            self._settle(list(fresh.values()))
             for name, model in wanted.items():
-                current = self._managers.get(name)
-                if current is not None and current.config != model:
-                    current.reconfigure(model)
-                    current.poll()
-            removed = [m for name, m in self._managers.items() if name not in wanted]
-            self._managers = {name: self._managers.get(name) or added[name] for name in wanted}
+                if name not in fresh and current[name] != model:
+                    self._managers[name].reconfigure(model)
+                    self._managers[name].poll()
+            old = self._managers
+            self._managers = {name: fresh.get(name) or old[name] for name in wanted}
             self._known.update(wanted)
-            for manager in removed:
-                self._stop_poller(manager.name)
-                manager.unload_all()
+            for name, manager in old.items():
+                if self._managers.get(name) is not manager:
+                    self._stop_poller(name)
+                    manager.unload_all()
+            for manager in fresh.values():
+                self._start_poller(manager)
 
     # ---- the model repository API (V2 load / unload / index) ----
 
@@ -137,8 +157,8 @@ class ModelService:
         if name in self._known:
             return self._known[name]
         root = self.config.model_repository
-        if root is not None and "/" not in name and name not in (".", "..") and version_folders(root / name):
-            return ModelConfig(name=name, base_path=root / name)
+        if root is not None and _plain_name(name) and version_folders(root / name):
+            return ModelConfig(name=name, base_path=root / name, platform=self.config.default_platform)
         raise NotFound(f"model {name} is not in the model repository")
 
     def load_model(self, name: str) -> None:
@@ -147,20 +167,20 @@ class ModelService:
             self._managers[name].poll()
             return
         config = self._loadable(name)
-        self.reload_config((*(m.config for m in self._managers.values()), config))
+        self._reconfigure(lambda current: (*[m for m in current if m.name != name], config))
 
     def unload_model(self, name: str) -> None:
         """Stop serving ``name``; it stays known, so :meth:`load_model` can bring it back."""
         if name not in self._managers:
             raise NotFound(f"model {name} is not loaded")
-        self.reload_config(tuple(m.config for n, m in self._managers.items() if n != name))
+        self._reconfigure(lambda current: tuple(m for m in current if m.name != name))
 
     def repository_index(self) -> list[dict[str, str]]:
         """Every model this server can serve, Triton's index form: name, version, state, reason."""
-        names = set(self._known) | set(self._managers)
+        names = set(list(self._known)) | set(list(self._managers))
         root = self.config.model_repository
         if root is not None and root.is_dir():
-            names |= {p.name for p in root.iterdir() if p.is_dir() and version_folders(p)}
+            names |= {p.name for p in root.iterdir() if p.is_dir() and _plain_name(p.name) and version_folders(p)}
         index = []
         for name in sorted(names):
             manager = self._managers.get(name)
@@ -185,7 +205,10 @@ class ModelService:
         self._stop.set()
         for name in list(self._pollers):
             self._stop_poller(name)
-        self._executor.shutdown(wait=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + self.config.graceful_shutdown_seconds
+        while self._in_flight and time.monotonic() < deadline:
+            time.sleep(0.01)
         for manager in self._managers.values():
             manager.unload_all()
 
@@ -218,9 +241,18 @@ class ModelService:
         return all(m.available_versions() for m in self._managers.values())
 
     def borrow(self, name: str, version: int | None = None, label: str | None = None) -> ServedVersion:
-        """Pin a version for one request; use the result in a ``with`` block."""
+        """Pin a version for one request; use the result in a ``with`` block.
+
+        Errors use TF Serving's messages: ``Servable not found for request: Latest(m)`` or
+        ``Specific(m, 3)``; an unknown label is ``Unrecognized servable version label: l``."""
         note(model=name)
-        served = self.manager(name).borrow(version, label)
+        manager = self._managers.get(name)
+        if manager is None:
+            if label is not None:
+                raise InvalidArgument(f"Unrecognized servable version label: {label}")
+            request = f"Specific({name}, {version})" if version is not None else f"Latest({name})"
+            raise NotFound(f"Servable not found for request: {request}")
+        served = manager.borrow(version, label)
         note(version=str(served.version))
         return served
 
@@ -259,12 +291,14 @@ class ModelService:
                     rows_of(inputs), started - submitted, ended - started,
                 )  # fmt: skip
 
+        served.borrow()  # held until the call ends, even if the request gives up first (timeout, cancel)
         try:
             future = self._executor.submit(call)
         except RuntimeError:
+            served.give_back()
             self._leave()
             raise Unavailable("server is shutting down") from None
-        future.add_done_callback(lambda _f: self._leave())
+        future.add_done_callback(lambda _f: (served.give_back(), self._leave()))
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
         except asyncio.TimeoutError:

@@ -1,0 +1,130 @@
+"""ModelService with fake runtimes: reload races, deadlines that outlive requests, bounded shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modelserve.config import ModelConfig, ServerConfig
+from modelserve.errors import DeadlineExceeded, InvalidArgument, NotFound
+from modelserve.serving import service as service_module
+from modelserve.serving.service import ModelService
+
+
+class SlowModel:
+    platform = "fake"
+
+    def __init__(self, path: Path, seconds: float) -> None:
+        self.signatures: dict = {}
+        self.path = path
+        self.seconds = seconds
+        self.running = False
+
+    def run(self, signature: str, inputs: dict) -> dict:
+        self.running = True
+        time.sleep(self.seconds)
+        self.running = False
+        return {"y": np.zeros(1)}
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("a", "b", "c"):
+        (tmp_path / name / "1").mkdir(parents=True)
+        (tmp_path / name / "1" / "model.txt").write_text(name)
+    models: dict[str, SlowModel] = {}
+
+    def loader(model: ModelConfig, options: object):
+        return lambda path: models.setdefault(str(path), SlowModel(path, 0.5))
+
+    monkeypatch.setattr(service_module, "runtime_loader", loader)
+    return tmp_path
+
+
+def make_service(repo: Path, *names: str, **kw) -> ModelService:
+    config = ServerConfig(
+        models=tuple(ModelConfig(name=n, base_path=repo / n) for n in names),
+        model_repository=repo,
+        settle_seconds=0.01,
+        file_system_poll_wait_seconds=0,
+        **kw,
+    )
+    service = ModelService(config)
+    service.start()
+    return service
+
+
+def test_concurrent_loads_and_unloads_compose(repo: Path):
+    service = make_service(repo, "a")
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(service.load_model, ["b", "c"]))
+    assert sorted(service.model_names()) == ["a", "b", "c"]
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(service.unload_model, ["a", "b"]))
+    assert service.model_names() == ["c"]
+    service.load_model("a")
+    assert sorted(service.model_names()) == ["a", "c"]
+    with pytest.raises(NotFound):
+        service.load_model("..")
+    service.stop()
+
+
+def test_duplicate_names_in_a_reload_are_refused(repo: Path):
+    service = make_service(repo, "a")
+    model = ModelConfig(name="b", base_path=repo / "b")
+    with pytest.raises(InvalidArgument, match="Illegal to list model b multiple times"):
+        service.reload_config((model, model))
+    service.stop()
+
+
+def test_changed_base_path_loads_before_the_old_one_goes(repo: Path):
+    service = make_service(repo, "a")
+    service.reload_config((ModelConfig(name="a", base_path=repo / "b"),))
+    with service.borrow("a") as served:
+        assert served.path == repo / "b" / "1"
+    service.stop()
+
+
+def test_a_call_that_outlives_its_deadline_keeps_its_version_loaded(repo: Path):
+    service = make_service(repo, "a")
+    served = service.borrow("a")
+
+    async def request() -> None:
+        with served:
+            await service.run(served, "serving_default", {"x": np.zeros(1)}, timeout=0.05)
+
+    with pytest.raises(DeadlineExceeded):
+        asyncio.run(request())
+    assert served.model.running
+    assert not served.retire(0.05), "the running call must still count as a borrower"
+    service.stop()
+
+
+def test_shutdown_waits_at_most_the_grace_period(repo: Path):
+    service = make_service(repo, "a", graceful_shutdown_seconds=0.2)
+    served = service.borrow("a")
+    served.model.seconds = 3
+
+    def call() -> None:
+        async def request() -> None:
+            with served:
+                await service.run(served, "serving_default", {"x": np.zeros(1)})
+
+        with contextlib.suppress(Exception):
+            asyncio.run(request())
+
+    threading.Thread(target=call, daemon=True).start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    service.stop()
+    assert time.monotonic() - started < 2.5
