@@ -59,6 +59,7 @@ class ServerConfig:
     grpc_max_message_bytes: int = 2**31 - 1
     serialize_as_tensor_content: bool = False
     monitoring_path: str | None = "/monitoring/prometheus/metrics"
+    batching: object | None = None  # a batching.config.BatchingConfig when --enable_batching
     file_system_poll_wait_seconds: float = 1.0
     rest_api_timeout_ms: int = 30_000
     enable_cors: bool = False

@@ -62,6 +62,8 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="TF Serving's MonitoringConfig (prometheus_config { enable, path }); /metrics is always served",
     )
+    add("--enable_batching", type=_bool, nargs="?", const=True, default=False, help="dynamic batching [false]")
+    add("--batching_parameters_file", default=None, help="TF Serving's BatchingParameters (needs --enable_batching)")
     add("--max_request_bytes", type=int, default=64 * 1024 * 1024, help="larger bodies get 413 [64 MiB]")
     add("--max_in_flight", type=int, default=64, help="model calls running or waiting; beyond: 503 [64]")
     add("--model_threads", type=int, default=0, help="threads running model calls [2 x cores, at least 4]")
@@ -116,6 +118,7 @@ def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         grpc_max_message_bytes=args.grpc_max_message_bytes,
         serialize_as_tensor_content=args.enable_serialization_as_tensor_content,
         monitoring_path=monitoring_path(args.monitoring_config_file),
+        batching=batching(args.enable_batching, args.batching_parameters_file),
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
         rest_api_timeout_ms=args.rest_api_timeout_in_ms,
         enable_cors=args.rest_api_enable_cors_support,
@@ -147,3 +150,14 @@ def monitoring_path(config_file: str | None) -> str | None:
         return None
     path = prometheus.fields.get("path", [DEFAULT_MONITORING_PATH])[0]
     return path if str(path).startswith("/") else f"/{path}"
+
+
+def batching(enabled: bool, parameters_file: str | None) -> object | None:
+    """TF Serving's rule: a parameters file without --enable_batching is an error."""
+    from modelserve.batching.config import BatchingConfig, read_batching_parameters
+
+    if parameters_file and not enabled:
+        raise InvalidArgument("--batching_parameters_file requires --enable_batching")
+    if not enabled:
+        return None
+    return read_batching_parameters(Path(parameters_file)) if parameters_file else BatchingConfig()

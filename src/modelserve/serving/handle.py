@@ -19,6 +19,7 @@ class ServedVersion:
         self.version = version
         self.path = path
         self.model = model
+        self.batchers: dict[str, object] = {}  # signature -> DynamicBatcher, made by the service on demand
         self._borrowers = 0
         self._retiring = False
         self._idle = threading.Condition()

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from modelserve.batching.dynamic import BatchRunner, DynamicBatcher
 from modelserve.config import ModelConfig, ServerConfig
 from modelserve.errors import DeadlineExceeded, InvalidArgument, NotFound, Unavailable
 from modelserve.metrics.collectors import ServingMetrics, rows_of
@@ -276,33 +277,48 @@ class ModelService:
         api = record.api if record is not None and record.api else "predict"
         submitted = time.perf_counter()
 
-        def call() -> dict[str, np.ndarray]:
+        def call(batch: Mapping[str, np.ndarray], enqueued: float) -> dict[str, np.ndarray]:
             started = time.perf_counter()
             with self._in_flight_lock:
                 self._running += 1
             try:
-                return served.model.run(signature, inputs)
+                return served.model.run(signature, batch)
             finally:
                 ended = time.perf_counter()
                 with self._in_flight_lock:
                     self._running -= 1
                 self.metrics.observe_run(
                     served.model_name, served.version, signature, served.model.platform, api,
-                    rows_of(inputs), started - submitted, ended - started,
+                    rows_of(batch), started - enqueued, ended - started,
                 )  # fmt: skip
 
-        served.borrow()  # held until the call ends, even if the request gives up first (timeout, cancel)
         try:
-            future = self._executor.submit(call)
-        except RuntimeError:
-            served.give_back()
+            served.borrow()  # held until the call ends, even if the request gives up first (timeout, cancel)
+        except Unavailable:
             self._leave()
-            raise Unavailable("server is shutting down") from None
+            raise
+        if self.config.batching is not None:
+            future = asyncio.ensure_future(self._batcher(served, signature, call).submit(inputs))
+        else:
+            try:
+                future = asyncio.wrap_future(self._executor.submit(call, inputs, submitted))
+            except RuntimeError:
+                served.give_back()
+                self._leave()
+                raise Unavailable("server is shutting down") from None
         future.add_done_callback(lambda _f: (served.give_back(), self._leave()))
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
         except asyncio.TimeoutError:
             raise DeadlineExceeded(f"model {served.model_name} did not answer within {timeout:.3f} s") from None
+
+    def _batcher(self, served: ServedVersion, signature: str, call: BatchRunner) -> DynamicBatcher:
+        """One batcher per (model version, signature), kept on the version so it goes when the version goes.
+        Called on the event loop only."""
+        batcher = served.batchers.get(signature)
+        if batcher is None:
+            batcher = served.batchers[signature] = DynamicBatcher(call, self.config.batching, self._executor)
+        return batcher
 
     def _leave(self) -> None:
         with self._in_flight_lock:

@@ -1,0 +1,1 @@
+"""Server-side dynamic batching: merge concurrent compatible requests into one model call."""
