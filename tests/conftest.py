@@ -32,7 +32,7 @@ EXPECTED = (
 def examples_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     prebuilt = os.environ.get("MODELSERVE_EXAMPLES_DIR")
     if prebuilt and all((Path(prebuilt) / item).exists() for item in EXPECTED):
-        return Path(prebuilt)
+        return Path(prebuilt).absolute()
     from modelserve.examples import build_examples
 
     out = tmp_path_factory.mktemp("examples")
