@@ -9,9 +9,7 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,45 +18,13 @@ import numpy as np
 
 from modelserve import dtypes
 from modelserve.config import All, Latest, ModelConfig, Specific, VersionPolicy
-from modelserve.errors import FailedPrecondition, InvalidArgument, ServingError, Unimplemented
-from modelserve.metrics.record import CURRENT, RequestRecord
+from modelserve.errors import FailedPrecondition, InvalidArgument, Unimplemented
 from modelserve.protocols import pb, tensor_proto
-from modelserve.protocols.status import grpc_status
+from modelserve.protocols.grpc_common import aborting, unary_service
 from modelserve.serving.handle import ServedVersion
 from modelserve.serving.service import ModelService
 from modelserve.types import CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Signature, TensorSpec
 from modelserve.validation import check_shapes
-
-Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-
-
-def _aborting(handler: Handler) -> Handler:
-    """Turn ServingError into the gRPC status of its code, with its message; record the request's metrics."""
-
-    @functools.wraps(handler)
-    async def wrapped(api: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        record = RequestRecord(protocol=api.protocol, api=handler.__name__)
-        token = CURRENT.set(record)
-        started = time.perf_counter()
-        status = "OK"
-        try:
-            return await handler(api, request, context)
-        except ServingError as exc:
-            status = exc.code.name
-            await context.abort(grpc_status(exc.code), truncate(exc.message))
-        finally:
-            CURRENT.reset(token)
-            api.service.metrics.observe_request(record, status, time.perf_counter() - started)
-
-    return wrapped
-
-
-MAX_ERROR_CHARS = 1024
-
-
-def truncate(message: str) -> str:
-    """TF Serving cuts gRPC error messages at 1024 characters (gRPC metadata has a size limit)."""
-    return message if len(message) <= MAX_ERROR_CHARS else message[:MAX_ERROR_CHARS] + "...TRUNCATED"
 
 
 def _ref(model_spec: Any) -> tuple[str, int | None, str | None]:
@@ -206,7 +172,7 @@ class TfsGrpcApi:
         self.timeout = timeout
         self.tensor_content = tensor_content
 
-    @_aborting
+    @aborting
     async def predict(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         with self.service.borrow(*_ref(request.model_spec)) as served:
             signature = _signature(served, request.model_spec.signature_name)
@@ -238,7 +204,7 @@ class TfsGrpcApi:
             outputs = await self.service.run(served, signature.name, inputs, self.timeout)
         return served, signature, outputs, len(examples)
 
-    @_aborting
+    @aborting
     async def classify(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         served, signature, outputs, count = await self._run_examples(request, CLASSIFY_METHOD)
         response = pb.ClassificationResponse()
@@ -246,7 +212,7 @@ class TfsGrpcApi:
         _fill_classification(response.result, outputs, count)
         return response
 
-    @_aborting
+    @aborting
     async def regress(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         served, signature, outputs, count = await self._run_examples(request, REGRESS_METHOD)
         response = pb.RegressionResponse()
@@ -254,7 +220,7 @@ class TfsGrpcApi:
         _fill_regression(response.result, outputs, count)
         return response
 
-    @_aborting
+    @aborting
     async def multi_inference(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         if not request.tasks:
             raise InvalidArgument("Inference request is empty")
@@ -281,7 +247,7 @@ class TfsGrpcApi:
                 _fill_regression(result.regression_result, outputs, count)
         return response
 
-    @_aborting
+    @aborting
     async def get_model_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         fields = list(request.metadata_field)
         for field in fields:
@@ -299,7 +265,7 @@ class TfsGrpcApi:
             response.metadata["signature_def"].CopyFrom(pb.pack_any(signature_map))
             return response
 
-    @_aborting
+    @aborting
     async def get_model_status(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         name, version, _label = _ref(request.model_spec)  # TF Serving ignores a label here
         response = pb.GetModelStatusResponse()
@@ -311,7 +277,7 @@ class TfsGrpcApi:
             entry.status.error_message = status.error_message
         return response
 
-    @_aborting
+    @aborting
     async def handle_reload_config_request(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         models = model_configs(request.config)
         await asyncio.get_running_loop().run_in_executor(None, self.service.reload_config, models)
@@ -334,27 +300,18 @@ def signature_def(signature: Signature) -> Any:
 
 
 def generic_handlers(api: TfsGrpcApi) -> list[grpc.GenericRpcHandler]:
-    def unary(handler: Handler, request_class: Any) -> grpc.RpcMethodHandler:
-        return grpc.unary_unary_rpc_method_handler(
-            handler, request_deserializer=request_class.FromString, response_serializer=_serialize
-        )
-
     prediction = {
-        "Predict": unary(api.predict, pb.PredictRequest),
-        "Classify": unary(api.classify, pb.ClassificationRequest),
-        "Regress": unary(api.regress, pb.RegressionRequest),
-        "MultiInference": unary(api.multi_inference, pb.MultiInferenceRequest),
-        "GetModelMetadata": unary(api.get_model_metadata, pb.GetModelMetadataRequest),
+        "Predict": (api.predict, pb.PredictRequest),
+        "Classify": (api.classify, pb.ClassificationRequest),
+        "Regress": (api.regress, pb.RegressionRequest),
+        "MultiInference": (api.multi_inference, pb.MultiInferenceRequest),
+        "GetModelMetadata": (api.get_model_metadata, pb.GetModelMetadataRequest),
     }
     model = {
-        "GetModelStatus": unary(api.get_model_status, pb.GetModelStatusRequest),
-        "HandleReloadConfigRequest": unary(api.handle_reload_config_request, pb.ReloadConfigRequest),
+        "GetModelStatus": (api.get_model_status, pb.GetModelStatusRequest),
+        "HandleReloadConfigRequest": (api.handle_reload_config_request, pb.ReloadConfigRequest),
     }
     return [
-        grpc.method_handlers_generic_handler("tensorflow.serving.PredictionService", prediction),
-        grpc.method_handlers_generic_handler("tensorflow.serving.ModelService", model),
+        unary_service("tensorflow.serving.PredictionService", prediction),
+        unary_service("tensorflow.serving.ModelService", model),
     ]
-
-
-def _serialize(message: Any) -> bytes:
-    return message.SerializeToString()

@@ -17,7 +17,7 @@ import numpy as np
 from modelserve import __version__, dtypes
 from modelserve.errors import InvalidArgument, NotFound, ServingError
 from modelserve.protocols import pb, v2_codec
-from modelserve.protocols.tfs_grpc import Handler, _aborting, _serialize
+from modelserve.protocols.grpc_common import aborting, unary_service
 from modelserve.serving.service import ModelService
 from modelserve.types import DEFAULT_SIGNATURE
 
@@ -131,15 +131,15 @@ class V2GrpcApi:
         self.service = service
         self.timeout = timeout
 
-    @_aborting
+    @aborting
     async def server_live(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return pb.ServerLiveResponse(live=True)
 
-    @_aborting
+    @aborting
     async def server_ready(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return pb.ServerReadyResponse(ready=self.service.ready())
 
-    @_aborting
+    @aborting
     async def model_ready(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             available = self.service.manager(request.name).available_versions()
@@ -148,13 +148,13 @@ class V2GrpcApi:
             return pb.ModelReadyResponse(ready=False)
         return pb.ModelReadyResponse(ready=(version in available) if version is not None else bool(available))
 
-    @_aborting
+    @aborting
     async def server_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         from modelserve.protocols.v2_rest import EXTENSIONS
 
         return pb.ServerMetadataResponse(name="modelserve", version=__version__, extensions=list(EXTENSIONS))
 
-    @_aborting
+    @aborting
     async def model_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         version = parse_version(request.version)
         with self.service.borrow(request.name, version) as served:
@@ -173,7 +173,7 @@ class V2GrpcApi:
                     )
             return response
 
-    @_aborting
+    @aborting
     async def model_config(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         version = parse_version(request.version)
         with self.service.borrow(request.name, version) as served:
@@ -186,7 +186,7 @@ class V2GrpcApi:
                 target.add(name=tensor["name"], data_type=pb.V2DataType.Value(tensor["data_type"]), dims=tensor["dims"])
         return pb.ModelConfigResponse(config=message)
 
-    @_aborting
+    @aborting
     async def model_infer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         arrays, datatypes = decode_model_infer(request)
         version = parse_version(request.model_version)
@@ -216,7 +216,7 @@ class V2GrpcApi:
             response.raw_output_contents.append(raw)
         return response
 
-    @_aborting
+    @aborting
     async def repository_index(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         response = pb.RepositoryIndexResponse()
         for entry in self.service.repository_index():
@@ -225,33 +225,28 @@ class V2GrpcApi:
             response.models.add(**entry)
         return response
 
-    @_aborting
+    @aborting
     async def repository_model_load(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await asyncio.get_running_loop().run_in_executor(None, self.service.load_model, request.model_name)
         return pb.RepositoryModelLoadResponse()
 
-    @_aborting
+    @aborting
     async def repository_model_unload(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await asyncio.get_running_loop().run_in_executor(None, self.service.unload_model, request.model_name)
         return pb.RepositoryModelUnloadResponse()
 
 
 def generic_handlers(api: V2GrpcApi) -> list[grpc.GenericRpcHandler]:
-    def unary(handler: Handler, request_class: Any) -> grpc.RpcMethodHandler:
-        return grpc.unary_unary_rpc_method_handler(
-            handler, request_deserializer=request_class.FromString, response_serializer=_serialize
-        )
-
     methods = {
-        "ServerLive": unary(api.server_live, pb.ServerLiveRequest),
-        "ServerReady": unary(api.server_ready, pb.ServerReadyRequest),
-        "ModelReady": unary(api.model_ready, pb.ModelReadyRequest),
-        "ServerMetadata": unary(api.server_metadata, pb.ServerMetadataRequest),
-        "ModelMetadata": unary(api.model_metadata, pb.ModelMetadataRequest),
-        "ModelInfer": unary(api.model_infer, pb.ModelInferRequest),
-        "ModelConfig": unary(api.model_config, pb.ModelConfigRequest),
-        "RepositoryIndex": unary(api.repository_index, pb.RepositoryIndexRequest),
-        "RepositoryModelLoad": unary(api.repository_model_load, pb.RepositoryModelLoadRequest),
-        "RepositoryModelUnload": unary(api.repository_model_unload, pb.RepositoryModelUnloadRequest),
+        "ServerLive": (api.server_live, pb.ServerLiveRequest),
+        "ServerReady": (api.server_ready, pb.ServerReadyRequest),
+        "ModelReady": (api.model_ready, pb.ModelReadyRequest),
+        "ServerMetadata": (api.server_metadata, pb.ServerMetadataRequest),
+        "ModelMetadata": (api.model_metadata, pb.ModelMetadataRequest),
+        "ModelInfer": (api.model_infer, pb.ModelInferRequest),
+        "ModelConfig": (api.model_config, pb.ModelConfigRequest),
+        "RepositoryIndex": (api.repository_index, pb.RepositoryIndexRequest),
+        "RepositoryModelLoad": (api.repository_model_load, pb.RepositoryModelLoadRequest),
+        "RepositoryModelUnload": (api.repository_model_unload, pb.RepositoryModelUnloadRequest),
     }
-    return [grpc.method_handlers_generic_handler("inference.GRPCInferenceService", methods)]
+    return [unary_service("inference.GRPCInferenceService", methods)]
