@@ -66,11 +66,13 @@ __all__ = [
     "decode_infer_request",
     "encode_infer_response",
     "error_body",
+    "from_raw",
     "json_bytes",
     "model_config",
     "model_metadata",
     "platform_name",
     "server_metadata",
+    "to_raw",
 ]
 
 # The V2 datatypes in the order Triton's documentation lists them.
@@ -249,18 +251,32 @@ def _shape(name: str, tensor: dict[str, Any]) -> tuple[int, ...]:
 
 def _from_binary(name: str, datatype: str, shape: tuple[int, ...], size: int, binary: _BinaryData) -> np.ndarray:
     """A zero-copy view for fixed-size types; BYTES elements are copied into an object array."""
+    return from_raw(name, datatype, shape, binary.take(name, size), "binary_data_size")
+
+
+def from_raw(name: str, datatype: str, shape: tuple[int, ...], chunk: bytes | memoryview, what: str) -> np.ndarray:
+    """One tensor from its raw little-endian bytes: the binary extension's layout, which gRPC's
+    ``raw_input_contents`` share. ``what`` names the byte source in size errors."""
     if datatype == "BF16":
         raise Unimplemented(f"input '{name}': BF16 is not supported (numpy has no bfloat16 type); send FP32")
     count = math.prod(shape)
     if datatype == "BYTES":
-        return _bytes_from_binary(name, shape, count, binary.take(name, size))
+        return _bytes_from_binary(name, shape, count, memoryview(chunk))
     dtype = _FIXED[datatype]
-    if size != count * dtype.itemsize:
+    if len(chunk) != count * dtype.itemsize:
         raise InvalidArgument(
-            f"input '{name}': binary_data_size is {size} bytes but shape {_text(shape)} of {datatype} "
+            f"input '{name}': {what} is {len(chunk)} bytes but shape {_text(shape)} of {datatype} "
             f"needs {count * dtype.itemsize}"
         )
-    return np.frombuffer(binary.take(name, size), dtype).reshape(shape)
+    return np.frombuffer(chunk, dtype).reshape(shape)
+
+
+def to_raw(name: str, array: np.ndarray) -> tuple[str, bytes]:
+    """An output's V2 datatype and raw little-endian bytes (BYTES: 4-byte length + bytes per element)."""
+    datatype = _output_datatype(name, array)
+    if datatype == "BYTES":
+        return datatype, _serialize_bytes(name, array.reshape(-1).tolist()).tobytes()
+    return datatype, np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
 
 
 def _bytes_from_binary(name: str, shape: tuple[int, ...], count: int, chunk: memoryview) -> np.ndarray:

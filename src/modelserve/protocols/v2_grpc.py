@@ -47,32 +47,6 @@ def _dtype(name: str, tensor: str) -> dtypes.DType:
     return found
 
 
-def decode_bytes(raw: bytes, count: int, tensor: str) -> np.ndarray:
-    """BYTES elements, each a 4-byte little-endian length and then the bytes."""
-    items, offset = [], 0
-    for _ in range(count):
-        if offset + 4 > len(raw):
-            raise InvalidArgument(f"input '{tensor}': raw BYTES data ends early")
-        size = int.from_bytes(raw[offset : offset + 4], "little")
-        offset += 4
-        items.append(raw[offset : offset + size])
-        offset += size
-    if offset != len(raw):
-        raise InvalidArgument(f"input '{tensor}': raw BYTES data has {len(raw) - offset} bytes left over")
-    array = np.empty(count, dtype=object)
-    array[:] = items
-    return array
-
-
-def encode_bytes(array: np.ndarray) -> bytes:
-    parts = []
-    for item in array.reshape(-1):
-        data = item if isinstance(item, bytes) else str(item).encode()
-        parts.append(len(data).to_bytes(4, "little"))
-        parts.append(data)
-    return b"".join(parts)
-
-
 def parse_version(text: str) -> int | None:
     """A V2 ``model_version``: empty for "the server picks", else ASCII digits."""
     if not text:
@@ -89,15 +63,7 @@ def _input_array(tensor: Any, raw: bytes | None) -> np.ndarray:
         raise InvalidArgument(f"input '{tensor.name}': shape {list(shape)} has a negative dimension")
     count = math.prod(shape)
     if raw is not None:
-        if dtype.name == "string":
-            return decode_bytes(raw, count, tensor.name).reshape(shape)
-        expected = count * dtype.numpy.itemsize
-        if len(raw) != expected:
-            raise InvalidArgument(
-                f"input '{tensor.name}': raw data has {len(raw)} bytes, shape {list(shape)} of "
-                f"{tensor.datatype} needs {expected}"
-            )
-        return np.frombuffer(raw, dtype=dtype.numpy.newbyteorder("<")).reshape(shape)
+        return v2_codec.from_raw(tensor.name, tensor.datatype, shape, raw, "raw_input_contents")
     field = _CONTENTS_FIELD.get(tensor.datatype)
     if field is None:
         raise InvalidArgument(f"input '{tensor.name}': {tensor.datatype} must be sent as raw_input_contents")
@@ -206,13 +172,8 @@ class V2GrpcApi:
             if name not in outputs:
                 raise InvalidArgument(f"unknown output '{name}'; the model has: {', '.join(outputs)}")
             array = np.asarray(outputs[name])
-            dtype = dtypes.by_numpy(array.dtype)
-            response.outputs.add(name=name, datatype=dtype.v2_name, shape=list(array.shape))
-            raw = (
-                encode_bytes(array)
-                if dtype.name == "string"
-                else np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
-            )
+            datatype, raw = v2_codec.to_raw(name, array)
+            response.outputs.add(name=name, datatype=datatype, shape=list(array.shape))
             response.raw_output_contents.append(raw)
         return response
 

@@ -323,7 +323,3 @@ class ModelService:
     def _leave(self) -> None:
         with self._in_flight_lock:
             self._in_flight -= 1
-
-    @property
-    def in_flight(self) -> int:
-        return self._in_flight
