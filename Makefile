@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODELS := models
 PORT ?= 8501
-EXTRAS := tensorflow,tflite,examples,dev
+EXTRAS := tensorflow,tflite,examples,convert,beam,remote,stream,dev
 
 .PHONY: serve demo test lint examples clean
 

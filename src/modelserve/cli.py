@@ -7,6 +7,7 @@ exit status 1; usage errors exit 2 (argparse).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -123,7 +124,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo = example_commands.add_parser("demo", help="in-memory predictions with every digits runtime")
     demo.add_argument("dir", nargs="?", default="models")
     demo.set_defaults(func=_cmd_examples_demo)
+
+    # Commands that live with their feature; each module's add_parser() only declares arguments (no heavy
+    # imports until the command runs).
+    for module_name in _FEATURE_COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:  # pragma: no cover - while a feature package is being written
+            if exc.name != module_name and not module_name.startswith(f"{exc.name}."):
+                raise
+            continue
+        module.add_parser(commands)
     return parser
+
+
+_FEATURE_COMMANDS = ("modelserve.convert.cli", "modelserve.batch.cli", "modelserve.streaming.cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
