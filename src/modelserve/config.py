@@ -71,3 +71,9 @@ class ServerConfig:
     saved_model_tags: tuple[str, ...] = ("serve",)
     settle_seconds: float = 0.3
     graceful_shutdown_seconds: float = 30.0
+    # Releases (issue #5): config file re-reading, labels, traffic policies, the admin API.
+    model_config_file: Path | None = None
+    model_config_file_poll_wait_seconds: float = 0.0
+    allow_version_labels_for_unavailable_models: bool = False
+    traffic_config_file: Path | None = None
+    admin_token: str | None = None

@@ -101,6 +101,22 @@ class ServingMetrics:
             "modelserve_model_load_seconds", "Time to load a model version.", ["model"],
             buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120), registry=r,
         )  # fmt: skip
+        self._routed = Counter(
+            "modelserve_routed_requests", "Requests routed by a traffic policy.", ["model", "route", "version"],
+            registry=r,
+        )  # fmt: skip
+        self._shadow = Counter(
+            "modelserve_shadow_requests", "Shadow calls by outcome (match, mismatch, error, skipped).",
+            ["model", "version", "outcome"], registry=r,
+        )  # fmt: skip
+        self._shadow_diff = Histogram(
+            "modelserve_shadow_max_abs_diff", "Largest absolute output difference, shadow vs served.",
+            ["model", "version"], buckets=(0, 1e-6, 1e-4, 1e-3, 1e-2, 0.1, 1, 10, float("inf")), registry=r,
+        )  # fmt: skip
+        self._shadow_seconds = Histogram(
+            "modelserve_shadow_duration_seconds", "Model call latency of shadow calls.", ["model", "version"],
+            registry=r,
+        )  # fmt: skip
         self.in_flight = Gauge("modelserve_in_flight_requests", "Model calls running or waiting.", registry=r)
         self.queued = Gauge("modelserve_queued_requests", "Model calls waiting for a thread.", registry=r)
 
@@ -127,6 +143,16 @@ class ServingMetrics:
         self._tf_runtime_latency.labels(model, api, runtime).observe(ran * 1e6)
         self._queue_seconds.labels(model).observe(queued)
         self._batch_size.labels(model, signature).observe(rows)
+
+    def observe_route(self, model: str, route: str, version: int) -> None:
+        self._routed.labels(model, route, str(version)).inc()
+
+    def observe_shadow(self, model: str, version: int, outcome: str, max_abs_diff: float, seconds: float) -> None:
+        """One shadow call; ``max_abs_diff`` and ``seconds`` are recorded only for calls that answered."""
+        self._shadow.labels(model, str(version), outcome).inc()
+        if outcome in ("match", "mismatch"):
+            self._shadow_diff.labels(model, str(version)).observe(max_abs_diff)
+            self._shadow_seconds.labels(model, str(version)).observe(seconds)
 
     def observe_load(self, model: str, seconds: float) -> None:
         self._load_seconds.labels(model).observe(seconds)

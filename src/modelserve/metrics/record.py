@@ -18,6 +18,8 @@ class RequestRecord:
     model: str = ""
     version: str = ""
     signature: str = ""
+    routing_key: str = ""  # the sticky routing key the client sent, if any
+    route: str = ""  # the traffic route (label or version) that picked the version, if routed
 
 
 CURRENT: ContextVar[RequestRecord | None] = ContextVar("modelserve_request", default=None)

@@ -24,6 +24,12 @@ def aborting(handler: Handler) -> Handler:
     @functools.wraps(handler)
     async def wrapped(api: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
         record = RequestRecord(protocol=api.protocol, api=handler.__name__)
+        traffic = api.service.traffic
+        if traffic.policies:
+            for key, value in context.invocation_metadata() or ():
+                if key == traffic.routing_header:
+                    record.routing_key = value if isinstance(value, str) else value.decode("latin-1")
+                    break
         token = CURRENT.set(record)
         started = time.perf_counter()
         status = "OK"

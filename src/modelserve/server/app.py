@@ -25,6 +25,7 @@ from modelserve.metrics.collectors import CONTENT_TYPE
 from modelserve.metrics.record import CURRENT, RequestRecord
 from modelserve.protocols import tfs_rest, v2_rest
 from modelserve.protocols.status import http_status
+from modelserve.server import admin
 from modelserve.serving.service import ModelService
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,17 @@ class RestApp:
             ready = path == "/healthz" or self.service.ready()
             await self._send(send, 200 if ready else 503, b'{"status": "%s"}' % (b"ok" if ready else b"not ready"))
             return
+        if admin.is_admin_path(path):
+            try:
+                body = await self._read_body(scope, receive)
+            except ServingError as exc:
+                await self._send(send, 413 if isinstance(exc, BodyTooLarge) else 400, tfs_rest.error_body(exc.message))
+                return
+            status, answer = await admin.handle(
+                self.service, self.config.admin_token, method, path, dict(scope["headers"]), body
+            )
+            await self._send(send, status, answer)
+            return
         is_v2 = bool(_V2.fullmatch(path))
         if not is_v2 and not _V1.fullmatch(path):
             await self._send(send, 404, _NOT_FOUND_HTML, content_type=b"text/html")
@@ -81,6 +93,12 @@ class RestApp:
             await self._send(send, 200 if _ORIGIN.fullmatch(origin) else 400, b"")
             return
         record = RequestRecord(protocol="v2_rest" if is_v2 else "rest")
+        if self.service.traffic.policies:
+            routing_header = self.service.traffic.routing_header.encode("latin-1")
+            for name, value in scope["headers"]:
+                if name == routing_header:
+                    record.routing_key = value.decode("latin-1")
+                    break
         token = CURRENT.set(record)
         started = time.perf_counter()
         status = "OK"

@@ -71,6 +71,26 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     add("--tensorflow_inter_op_parallelism", type=int, default=0)
     add("--saved_model_tags", default="serve", help="comma-separated MetaGraph tags [serve]")
     add("--graceful_shutdown_seconds", type=float, default=30.0, help="SIGTERM drain limit [30]")
+    add(
+        "--model_config_file_poll_wait_seconds",
+        type=float,
+        default=0.0,
+        help="re-read --model_config_file (and --traffic_config_file) this often; 0: read once [0]",
+    )
+    add(
+        "--allow_version_labels_for_unavailable_models",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="new labels may point at versions that are not loaded yet [false]",
+    )
+    add("--traffic_config_file", default=None, help="weighted routes, sticky keys and shadow traffic (YAML/JSON)")
+    add(
+        "--admin_token",
+        default=os.environ.get("MODELSERVE_ADMIN_TOKEN"),
+        help="bearer token the /admin REST endpoints require [$MODELSERVE_ADMIN_TOKEN; unset: open]",
+    )
 
 
 def models_from_flags(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[ModelConfig, ...]:
@@ -129,6 +149,11 @@ def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         inter_op_threads=args.tensorflow_inter_op_parallelism,
         saved_model_tags=tuple(t for t in args.saved_model_tags.split(",") if t),
         graceful_shutdown_seconds=args.graceful_shutdown_seconds,
+        model_config_file=Path(args.model_config_file).absolute() if args.model_config_file else None,
+        model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
+        allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
+        traffic_config_file=Path(args.traffic_config_file).absolute() if args.traffic_config_file else None,
+        admin_token=args.admin_token or None,
     )
 
 

@@ -16,11 +16,11 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from modelserve.config import ModelConfig
-from modelserve.errors import Code, InvalidArgument, NotFound, ServingError
+from modelserve.errors import Code, FailedPrecondition, InvalidArgument, NotFound, ServingError
 from modelserve.repository.filesystem import Fingerprint, Scan, VersionScanner
 from modelserve.runtimes.base import LoadedModel
 from modelserve.serving.handle import ServedVersion
@@ -89,6 +89,40 @@ class ModelManager:
         with self._lock:
             return dict(self._labels)
 
+    def resolve(self, target: str) -> int | None:
+        """A label or a version number (as text) -> that version if it is AVAILABLE, else None."""
+        with self._lock:
+            version = self._labels.get(target)
+            if version is None and target.isdigit():
+                version = int(target)
+            return version if version in self._serving else None
+
+    def check_labels(
+        self, labels: Mapping[str, int], allow_unavailable: bool = False, current: Mapping[str, int] | None = None
+    ) -> None:
+        """Raise FailedPrecondition (TF Serving's message) unless every label may point where it asks.
+
+        A label may point at an AVAILABLE version; with ``allow_unavailable`` a label that does not exist
+        yet may point at any version, but moving an existing label still needs an AVAILABLE target (so a
+        label never moves onto a version that cannot answer). ``current``: the labels the change starts
+        from (default: the labels in force; ``{}`` at start-up, when every label is new)."""
+        with self._lock:
+            before = self._labels if current is None else current
+            for label, version in sorted(labels.items()):
+                if version in self._serving or before.get(label) == version:
+                    continue
+                if allow_unavailable and label not in before:
+                    continue
+                raise FailedPrecondition(
+                    f"Request to assign label to version {version} of model {self.name}, which is not "
+                    "currently available for inference"
+                )
+
+    def set_labels(self, labels: Mapping[str, int]) -> None:
+        """Replace the label map (after :meth:`check_labels`)."""
+        with self._lock:
+            self._labels = dict(labels)
+
     # ---- lifecycle side (the poller thread) ----
 
     def reconfigure(self, config: ModelConfig) -> None:
@@ -97,8 +131,6 @@ class ModelManager:
             if config.base_path != self.config.base_path:
                 self._scanner = VersionScanner(config.base_path)
             self.config = config
-            with self._lock:
-                self._labels = dict(config.labels)
 
     def poll(self) -> None:
         """One scan-load-unload round. Never raises for a bad version; logs and records it."""
@@ -127,7 +159,11 @@ class ModelManager:
     def _aspired(self, scan: Scan) -> set[int]:
         candidates = {v for v, (_p, fp) in scan.ready.items() if self._failed.get(v) != fp}
         candidates |= {v for v in self._serving if v in scan.present}
-        return aspired_versions(candidates, self.config.policy)
+        # A labelled version stays (or becomes) loaded even when the policy alone would drop it, so a label
+        # never dangles because a newer version arrived; it goes when its label moves or its folder goes.
+        with self._lock:
+            labelled = {v for v in self._labels.values() if v in candidates}
+        return aspired_versions(candidates, self.config.policy) | labelled
 
     def _set(self, version: int, state: VersionState, error: ServingError | None = None) -> None:
         code, message = (error.code, error.message) if error else (Code.OK, "")

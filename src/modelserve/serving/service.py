@@ -24,7 +24,14 @@ import numpy as np
 
 from modelserve.batching.dynamic import BatchRunner, DynamicBatcher
 from modelserve.config import ModelConfig, ServerConfig
-from modelserve.errors import DeadlineExceeded, InvalidArgument, NotFound, Unavailable
+from modelserve.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ServingError,
+    Unavailable,
+)
 from modelserve.metrics.collectors import ServingMetrics, rows_of
 from modelserve.metrics.record import CURRENT, note
 from modelserve.repository.filesystem import version_folders
@@ -33,6 +40,7 @@ from modelserve.runtimes.base import LoadedModel, RuntimeOptions
 from modelserve.serving.handle import ServedVersion
 from modelserve.serving.manager import ModelManager
 from modelserve.serving.state import VersionState, VersionStatus
+from modelserve.serving.traffic import Router, TrafficConfig, TrafficStats, compare_outputs, read_traffic_file
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +75,12 @@ class ModelService:
         self._running = 0
         self.metrics.in_flight.set_function(lambda: self._in_flight)
         self.metrics.queued.set_function(lambda: max(0, self._in_flight - self._running))
+        self._traffic = TrafficConfig()
+        self._routers: dict[str, Router] = {}
+        self.traffic_stats = TrafficStats()
+        self.last_reload: dict[str, object] | None = None
+        if config.traffic_config_file is not None:
+            self.set_traffic(read_traffic_file(config.traffic_config_file))
         self.metrics.watch_states(
             lambda: [(n, s.version, s.state.name) for n, m in list(self._managers.items()) for s in m.statuses()]
         )
@@ -82,10 +96,27 @@ class ModelService:
     # ---- lifecycle ----
 
     def start(self) -> None:
-        """Load what is on disk now (two scans ``settle_seconds`` apart), then poll in the background."""
+        """Load what is on disk now (two scans ``settle_seconds`` apart), assign the configured labels, then
+        poll in the background. A label that may not be assigned fails start-up (FailedPrecondition)."""
         self._settle(list(self._managers.values()))
+        self._assign_labels(self._managers, {name: {} for name in self._managers})
         for manager in self._managers.values():
             self._start_poller(manager)
+        watched = self.config.model_config_file or self.config.traffic_config_file
+        if watched is not None and self.config.model_config_file_poll_wait_seconds > 0:
+            watcher = threading.Thread(target=self._watch_files, name="config-watch", daemon=True)
+            watcher.start()
+
+    def _assign_labels(self, managers: Mapping[str, ModelManager], before: Mapping[str, Mapping[str, int]]) -> None:
+        """Give every manager named in ``before`` its config's labels, all or none: each label is checked
+        against ``before[name]`` (the labels it replaces) first; on the first refusal (FailedPrecondition, TF
+        Serving's message) no label changes anywhere."""
+        wanted = {name: dict(managers[name].config.labels) for name in before}
+        allow = self.config.allow_version_labels_for_unavailable_models
+        for name, labels in wanted.items():
+            managers[name].check_labels(labels, allow, current=before[name])
+        for name, labels in wanted.items():
+            managers[name].set_labels(labels)
 
     def _settle(self, managers: list[ModelManager]) -> None:
         for manager in managers:
@@ -138,12 +169,25 @@ class ModelService:
                 if name not in current or (current[name].base_path, current[name].platform) != (m.base_path, m.platform)
             }
             self._settle(list(fresh.values()))
+            labels_before = {name: {} for name in fresh}
             for name, model in wanted.items():
                 if name not in fresh and current[name] != model:
+                    labels_before[name] = self._managers[name].labels
                     self._managers[name].reconfigure(model)
                     self._managers[name].poll()
             old = self._managers
-            self._managers = {name: fresh.get(name) or old[name] for name in wanted}
+            managers = {name: fresh.get(name) or old[name] for name in wanted}
+            # Labels after the loads, as TF Serving: they may point at versions this reload just loaded. A
+            # refused label leaves every label as it was (none on new models) and fails the reload after the
+            # model changes, which stay applied.
+            refused = None
+            try:
+                self._assign_labels(managers, labels_before)
+            except FailedPrecondition as exc:
+                refused = exc
+                for manager in fresh.values():
+                    manager.set_labels({})
+            self._managers = managers
             self._known.update(wanted)
             for name, manager in old.items():
                 if self._managers.get(name) is not manager:
@@ -151,6 +195,99 @@ class ModelService:
                     manager.unload_all()
             for manager in fresh.values():
                 self._start_poller(manager)
+            if refused is not None:
+                raise refused
+
+    def reload_from_files(self) -> dict[str, str]:
+        """Re-read ``--model_config_file`` and ``--traffic_config_file`` (those configured) and apply them.
+
+        Both files are parsed before anything changes, so a file with an error leaves everything in force
+        and raises InvalidArgument naming the file and line. Returns what was reloaded; the outcome, good or
+        bad, is kept in :attr:`last_reload` for the admin API."""
+        try:
+            done = self._reload_from_files()
+        except ServingError as exc:
+            self.last_reload = {"time": time.time(), "ok": False, "code": exc.code.name, "error": exc.message}
+            raise
+        self.last_reload = {"time": time.time(), "ok": True, "reloaded": done}
+        return done
+
+    def _watch_files(self) -> None:
+        """The ``--model_config_file_poll_wait_seconds`` loop: reload when a watched file's bytes change."""
+        files = [f for f in (self.config.model_config_file, self.config.traffic_config_file) if f is not None]
+
+        def contents() -> tuple[bytes | None, ...]:
+            result = []
+            for path in files:
+                try:
+                    result.append(path.read_bytes())
+                except OSError:
+                    result.append(None)
+            return tuple(result)
+
+        seen = contents()
+        while not self._stop.wait(self.config.model_config_file_poll_wait_seconds):
+            now = contents()
+            if now == seen:
+                continue
+            seen = now
+            try:
+                done = self.reload_from_files()
+                log.info("reloaded %s", ", ".join(done.values()))
+            except ServingError as exc:
+                log.error("config reload refused, the previous config stays in force: %s", exc.message)
+            except Exception:
+                log.exception("config reload failed")
+
+    def _reload_from_files(self) -> dict[str, str]:
+        models = traffic = None
+        if self.config.model_config_file is not None:
+            from modelserve.config_io import read_model_config_file
+
+            models = read_model_config_file(self.config.model_config_file)
+        if self.config.traffic_config_file is not None:
+            traffic = read_traffic_file(self.config.traffic_config_file)
+        done = {}
+        if models is not None:
+            self.reload_config(models)
+            done["model_config_file"] = str(self.config.model_config_file)
+        if traffic is not None:
+            self.set_traffic(traffic)
+            done["traffic_config_file"] = str(self.config.traffic_config_file)
+        return done
+
+    # ---- traffic for releases ----
+
+    @property
+    def traffic(self) -> TrafficConfig:
+        return self._traffic
+
+    def set_traffic(self, traffic: TrafficConfig) -> None:
+        """Route by ``traffic`` from now on. Routers whose policy did not change keep their random state."""
+        routers = {}
+        for name, policy in traffic.policies.items():
+            router = self._routers.get(name)
+            routers[name] = router if router is not None and router.policy == policy else Router(policy)
+        self._traffic, self._routers = traffic, routers
+
+    def traffic_report(self) -> dict[str, object]:
+        """Policies with where each route resolves now, and the counts so far (the admin API's view)."""
+        models = {}
+        for name in sorted(set(self._traffic.policies) | set(self._managers)):
+            policy = self._traffic.policies.get(name)
+            manager = self._managers.get(name)
+            resolve = manager.resolve if manager else (lambda _t: None)
+            entry: dict[str, object] = {"labels": manager.labels if manager else {}}
+            if policy is not None:
+                entry["routes"] = [
+                    {"target": r.target, "weight": r.weight, "version": resolve(r.target)} for r in policy.routes
+                ]
+                if policy.shadow is not None:
+                    target = policy.shadow.target
+                    entry["shadow"] = {"target": target, "fraction": policy.shadow.fraction, "version": resolve(target)}
+            entry.update(self.traffic_stats.report(name))
+            models[name] = entry
+        return {"routing_header": self._traffic.routing_header, "models": models}
 
     # ---- the model repository API (V2 load / unload / index) ----
 
@@ -253,6 +390,13 @@ class ModelService:
                 raise InvalidArgument(f"Unrecognized servable version label: {label}")
             request = f"Specific({name}, {version})" if version is not None else f"Latest({name})"
             raise NotFound(f"Servable not found for request: {request}")
+        if version is None and label is None and name in self._routers:
+            record = CURRENT.get()
+            chosen = self._routers[name].choose(manager.resolve, record.routing_key if record else None)
+            if chosen is not None:
+                route, version = chosen
+                if record is not None:
+                    record.route = route
         served = manager.borrow(version, label)
         note(version=str(served.version))
         return served
@@ -308,9 +452,71 @@ class ModelService:
                 raise Unavailable("server is shutting down") from None
         future.add_done_callback(lambda _f: (served.give_back(), self._leave()))
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
+            outputs = await asyncio.wait_for(asyncio.shield(future), timeout)
         except asyncio.TimeoutError:
             raise DeadlineExceeded(f"model {served.model_name} did not answer within {timeout:.3f} s") from None
+        if record is not None and record.route:
+            self.metrics.observe_route(served.model_name, record.route, served.version)
+            self.traffic_stats.routed(served.model_name, record.route, served.version)
+            self._mirror(served, signature, inputs, outputs, time.perf_counter() - submitted)
+        return outputs
+
+    def _mirror(
+        self,
+        served: ServedVersion,
+        signature: str,
+        inputs: Mapping[str, np.ndarray],
+        outputs: Mapping[str, np.ndarray],
+        served_seconds: float,
+    ) -> None:
+        """Shadow traffic: maybe send the same inputs to the policy's shadow version in the background,
+        compare its answer with ``outputs`` and record the outcome; its answer is never returned. Shadow
+        calls use the model threads only while fewer than half of ``max_in_flight`` calls are running or
+        waiting (else they are counted as skipped), so they never cost a served request its place."""
+        router = self._routers.get(served.model_name)
+        manager = self._managers.get(served.model_name)
+        if router is None or manager is None:
+            return
+        version = router.shadow_version(manager.resolve, served.version)
+        if version is None:
+            return
+        name = served.model_name
+        with self._in_flight_lock:
+            busy = self._in_flight >= max(1, self.config.max_in_flight // 2)
+            if not busy:
+                self._in_flight += 1
+        if busy:
+            self.traffic_stats.shadowed(name, version, "skipped")
+            self.metrics.observe_shadow(name, version, "skipped", 0.0, 0.0)
+            return
+        try:
+            shadow = manager.borrow(version)
+        except ServingError:
+            self._leave()
+            return
+
+        def call() -> None:
+            started = time.perf_counter()
+            try:
+                answer = shadow.model.run(signature, inputs)
+            except Exception as exc:  # a shadow's failure is recorded, never raised
+                log.warning("shadow call to %s version %d failed: %s", name, version, exc)
+                self.traffic_stats.shadowed(name, version, "error")
+                self.metrics.observe_shadow(name, version, "error", 0.0, 0.0)
+                return
+            finally:
+                shadow.give_back()
+                self._leave()
+            seconds = time.perf_counter() - started
+            outcome, diff = compare_outputs(outputs, answer)
+            self.traffic_stats.shadowed(name, version, outcome, diff, served_seconds, seconds)
+            self.metrics.observe_shadow(name, version, outcome, diff, seconds)
+
+        try:
+            self._executor.submit(call)
+        except RuntimeError:  # shutting down
+            shadow.give_back()
+            self._leave()
 
     def _batcher(self, served: ServedVersion, signature: str, call: BatchRunner) -> DynamicBatcher:
         """One batcher per (model version, signature), kept on the version so it goes when the version goes.

@@ -1,0 +1,115 @@
+"""The REST admin API under ``/admin``: reload the config files, see and set traffic policies.
+
+* ``GET /admin/config``: the models in force (base path, platform, version policy, labels) and the outcome
+  of the last file reload.
+* ``POST /admin/reload``: re-read ``--model_config_file`` and ``--traffic_config_file`` and apply them (the
+  REST twin of gRPC ``HandleReloadConfigRequest``). A file with an error changes nothing: 400 with the
+  file, line and problem. A label that may not be assigned: 400 ``FAILED_PRECONDITION`` (TF Serving's code
+  and message); the model changes of that reload stay applied, the labels stay as they were.
+* ``GET /admin/traffic``: policies, where each route resolves now, routed counts and shadow comparisons.
+* ``PUT /admin/traffic``: replace the traffic policies with the JSON body (the traffic file's schema).
+
+With ``--admin_token`` set, every admin request needs ``Authorization: Bearer <token>`` (else 401).
+Errors use TF Serving's envelope ``{"error": "..."}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from modelserve.config import All, Latest, ModelConfig, Specific
+from modelserve.errors import InvalidArgument, NotFound, ServingError, Unauthenticated, Unimplemented
+from modelserve.protocols.status import http_status
+from modelserve.serving.service import ModelService
+from modelserve.serving.traffic import parse_traffic_config
+
+PREFIX = "/admin"
+
+
+def is_admin_path(path: str) -> bool:
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+async def handle(
+    service: ModelService, token: str | None, method: str, path: str, headers: Mapping[bytes, bytes], body: bytes
+) -> tuple[int, bytes]:
+    """``(HTTP status, JSON body)`` for one admin request."""
+    try:
+        _authorize(token, headers)
+        return 200, orjson.dumps(await _route(service, method, path, body))
+    except ServingError as exc:
+        return http_status(exc.code), orjson.dumps({"error": exc.message})
+
+
+def _authorize(token: str | None, headers: Mapping[bytes, bytes]) -> None:
+    if token is None:
+        return
+    given = headers.get(b"authorization", b"")
+    if not hmac.compare_digest(given, b"Bearer " + token.encode()):
+        raise Unauthenticated("the admin API needs 'Authorization: Bearer <token>' (see --admin_token)")
+
+
+async def _route(service: ModelService, method: str, path: str, body: bytes) -> Any:
+    endpoint = path[len(PREFIX) :].rstrip("/")
+    allowed = {"/config": ("GET",), "/reload": ("POST",), "/traffic": ("GET", "PUT")}.get(endpoint)
+    if allowed is None:
+        raise NotFound(f"no admin endpoint {path}; try /admin/config, /admin/reload or /admin/traffic")
+    if method not in allowed:
+        raise Unimplemented(f"{method} is not supported on {path}; use {' or '.join(allowed)}")
+    if endpoint == "/config":
+        return _config_view(service)
+    if endpoint == "/reload":
+        if service.config.model_config_file is None and service.config.traffic_config_file is None:
+            raise InvalidArgument("nothing to reload: no --model_config_file or --traffic_config_file was given")
+        reloaded = await asyncio.to_thread(service.reload_from_files)
+        return {"reloaded": reloaded}
+    if method == "PUT":
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidArgument(f"the traffic policy body is not valid JSON: {exc}") from None
+        service.set_traffic(parse_traffic_config(data, "request body"))
+    return service.traffic_report()
+
+
+def _config_view(service: ModelService) -> dict[str, Any]:
+    models = []
+    for name in service.model_names():
+        manager = service.manager(name)
+        config = manager.config
+        models.append(
+            {
+                "name": name,
+                "base_path": str(config.base_path),
+                "platform": config.platform,
+                "version_policy": _policy(config),
+                "labels": manager.labels,
+                "available_versions": manager.available_versions(),
+            }
+        )
+    files = {
+        "model_config_file": _text(service.config.model_config_file),
+        "traffic_config_file": _text(service.config.traffic_config_file),
+        "poll_wait_seconds": service.config.model_config_file_poll_wait_seconds,
+    }
+    return {"models": models, "files": files, "last_reload": service.last_reload}
+
+
+def _policy(config: ModelConfig) -> dict[str, Any]:
+    policy = config.policy
+    if isinstance(policy, Latest):
+        return {"latest": {"num_versions": policy.n}}
+    if isinstance(policy, All):
+        return {"all": {}}
+    if isinstance(policy, Specific):
+        return {"specific": {"versions": sorted(policy.versions)}}
+    return {"unknown": repr(policy)}
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
