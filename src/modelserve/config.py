@@ -60,6 +60,7 @@ class ServerConfig:
     serialize_as_tensor_content: bool = False
     monitoring_path: str | None = "/monitoring/prometheus/metrics"
     batching: object | None = None  # a batching.config.BatchingConfig when --enable_batching
+    per_model_batching: bool = False  # a version's batching_params.pbtxt overrides `batching`
     file_system_poll_wait_seconds: float = 1.0
     rest_api_timeout_ms: int = 30_000
     enable_cors: bool = False

@@ -72,3 +72,28 @@ def test_concurrent_requests_are_batched(start_server, examples_dir: Path, tmp_p
     rows = value(text, "modelserve_batch_size_sum", model="digits_onnx", signature="serving_default")
     assert rows == 48 + 48
     assert calls < 48, "concurrent requests should have shared model calls"
+
+
+def test_per_model_batching_parameters(start_server, examples_dir: Path, tmp_path: Path, digits_test):
+    """A version's batching_params.pbtxt replaces the server's parameters for that version only; a broken
+    one fails that version's load and leaves the other model serving."""
+    import shutil
+
+    images, _ = digits_test
+    repo = tmp_path / "repo"
+    shutil.copytree(examples_dir / "digits_onnx", repo / "small")
+    shutil.copytree(examples_dir / "digits_onnx", repo / "broken")
+    (repo / "small/1/batching_params.pbtxt").write_text("max_batch_size { value: 4 }")
+    (repo / "broken/1/batching_params.pbtxt").write_text("max_batch_size { value: 4 } colour: 1")
+    server = start_server(
+        f"--model_repository={repo}", "--enable_batching", "--enable_per_model_batching_parameters",
+    )  # fmt: skip
+    small = requests.post(f"{server.url}/v1/models/small:predict", json={"instances": images[:8].tolist()}, timeout=30)
+    assert small.status_code == 400
+    assert small.json()["error"] == "Task size 8 is larger than maximum input batch size 4"
+    fits = requests.post(f"{server.url}/v1/models/small:predict", json={"instances": images[:4].tolist()}, timeout=30)
+    assert fits.status_code == 200 and len(fits.json()["predictions"]) == 4
+    status = requests.get(f"{server.url}/v1/models/broken", timeout=10).json()["model_version_status"][0]
+    assert status["state"] == "END"
+    assert "per-model batching parameters" in status["status"]["error_message"]
+    assert "unknown batching parameter 'colour'" in status["status"]["error_message"]

@@ -51,6 +51,9 @@ class LoadedModel(abc.ABC):
     #: Whether callers must check input shapes against the signature. False where the framework itself
     #: decides (TensorFlow graphs), so that what TensorFlow Serving accepts, we accept.
     strict_shapes: bool = True
+    #: This version's own batching parameters (a ``BatchingConfig`` from its ``batching_params.pbtxt`` with
+    #: ``--enable_per_model_batching_parameters``); None: the server's.
+    batching: object | None = None
 
     def signature(self, name: str) -> Signature:
         """The named signature, or :class:`NotFound` listing the ones that exist."""

@@ -64,6 +64,14 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     )
     add("--enable_batching", type=_bool, nargs="?", const=True, default=False, help="dynamic batching [false]")
     add("--batching_parameters_file", default=None, help="TF Serving's BatchingParameters (needs --enable_batching)")
+    add(
+        "--enable_per_model_batching_parameters",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="a version folder's batching_params.pbtxt overrides the server's batching parameters [false]",
+    )
     add("--max_request_bytes", type=int, default=64 * 1024 * 1024, help="larger bodies get 413 [64 MiB]")
     add("--max_in_flight", type=int, default=64, help="model calls running or waiting; beyond: 503 [64]")
     add("--model_threads", type=int, default=0, help="threads running model calls [2 x cores, at least 4]")
@@ -139,6 +147,7 @@ def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         serialize_as_tensor_content=args.enable_serialization_as_tensor_content,
         monitoring_path=monitoring_path(args.monitoring_config_file),
         batching=batching(args.enable_batching, args.batching_parameters_file),
+        per_model_batching=args.enable_per_model_batching_parameters,
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
         rest_api_timeout_ms=args.rest_api_timeout_in_ms,
         enable_cors=args.rest_api_enable_cors_support,

@@ -28,6 +28,7 @@ from modelserve.errors import (
     DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
+    ModelLoadError,
     NotFound,
     ServingError,
     Unavailable,
@@ -52,6 +53,30 @@ def _plain_name(name: str) -> bool:
 
 def runtime_loader(model: ModelConfig, options: RuntimeOptions) -> Callable[[Path], LoadedModel]:
     return lambda path: registry.load(path, model.platform, options)
+
+
+PER_MODEL_BATCHING_FILE = "batching_params.pbtxt"
+
+
+def with_batching_params(load: Callable[[Path], LoadedModel]) -> Callable[[Path], LoadedModel]:
+    """TF Serving's ``--enable_per_model_batching_parameters``: a version folder's ``batching_params.pbtxt``
+    replaces the server's batching parameters for that version (kept as ``model.batching``). A file with
+    an error fails the load with the file's message."""
+
+    def load_with_params(path: Path) -> LoadedModel:
+        model = load(path)
+        params = path / PER_MODEL_BATCHING_FILE
+        if params.is_file():
+            from modelserve.batching.config import read_batching_parameters
+
+            try:
+                model.batching = read_batching_parameters(params)
+            except ServingError as exc:
+                model.close()
+                raise ModelLoadError(f"per-model batching parameters: {exc.message}") from None
+        return model
+
+    return load_with_params
 
 
 class ModelService:
@@ -86,9 +111,12 @@ class ModelService:
         )
 
     def _new_manager(self, model: ModelConfig) -> ModelManager:
+        load = runtime_loader(model, self._options)
+        if self.config.batching is not None and self.config.per_model_batching:
+            load = with_batching_params(load)
         return ModelManager(
             model,
-            runtime_loader(model, self._options),
+            load,
             self.config.graceful_shutdown_seconds,
             on_loaded=self.metrics.observe_load,
         )
@@ -523,7 +551,8 @@ class ModelService:
         Called on the event loop only."""
         batcher = served.batchers.get(signature)
         if batcher is None:
-            batcher = served.batchers[signature] = DynamicBatcher(call, self.config.batching, self._executor)
+            config = getattr(served.model, "batching", None) or self.config.batching
+            batcher = served.batchers[signature] = DynamicBatcher(call, config, self._executor)
         return batcher
 
     def _leave(self) -> None:
