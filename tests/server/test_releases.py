@@ -256,9 +256,7 @@ def test_a_client_sees_no_failures_while_versions_labels_and_traffic_change(star
                 if response.status_code != 200:
                     outcomes[response.text] += 1
 
-    threads = [
-        threading.Thread(target=client, args=(p,)) for p in (PREDICT, "/v1/models/mult/labels/stable:predict")
-    ]
+    threads = [threading.Thread(target=client, args=(p,)) for p in (PREDICT, "/v1/models/mult/labels/stable:predict")]
     for thread in threads:
         thread.start()
     try:
