@@ -196,13 +196,16 @@ class ModelService:
                 for name, m in wanted.items()
                 if name not in current or (current[name].base_path, current[name].platform) != (m.base_path, m.platform)
             }
-            self._settle(list(fresh.values()))
-            labels_before = {name: {} for name in fresh}
+            labels_before: dict[str, Mapping[str, int]] = {name: {} for name in fresh}
+            changed = []
             for name, model in wanted.items():
                 if name not in fresh and current[name] != model:
                     labels_before[name] = self._managers[name].labels
                     self._managers[name].reconfigure(model)
-                    self._managers[name].poll()
+                    changed.append(self._managers[name])
+            # Two scans, as at start-up, so a version folder written just before the reload is loaded by it
+            # (and may be labelled by it).
+            self._settle([*fresh.values(), *changed])
             old = self._managers
             managers = {name: fresh.get(name) or old[name] for name in wanted}
             # Labels after the loads, as TF Serving: they may point at versions this reload just loaded. A
