@@ -37,10 +37,13 @@ VersionPolicy = Latest | All | Specific
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """One served model: a name, a base path of integer version folders, and how to choose versions."""
+    """One served model: a name, a base path of integer version folders, and how to choose versions.
+
+    ``base_path`` is a local folder (a Path) or, for object storage, URL text such as ``"s3://bucket/models/x"``
+    (kept as text: a Path would fold its ``//``)."""
 
     name: str
-    base_path: Path
+    base_path: Path | str
     platform: str | None = None
     policy: VersionPolicy = field(default_factory=Latest)
     labels: tuple[tuple[str, int], ...] = ()
@@ -72,6 +75,9 @@ class ServerConfig:
     saved_model_tags: tuple[str, ...] = ("serve",)
     settle_seconds: float = 0.3
     graceful_shutdown_seconds: float = 30.0
+    # A model call that typically takes less than this runs on the event loop itself: a thread hop costs
+    # more than such a call (0: always on the model threads). Never with batching.
+    inline_call_micros: int = 200
     # Releases (issue #5): config file re-reading, labels, traffic policies, the admin API.
     model_config_file: Path | None = None
     model_config_file_poll_wait_seconds: float = 0.0

@@ -128,3 +128,53 @@ def test_shutdown_waits_at_most_the_grace_period(repo: Path):
     started = time.monotonic()
     service.stop()
     assert time.monotonic() - started < 2.5
+
+
+def test_fast_small_calls_run_on_the_event_loop_and_slow_ones_on_model_threads(repo: Path):
+    service = make_service(repo, "a", inline_call_micros=200)
+    threads: list[str] = []
+
+    class Recording(SlowModel):
+        def run(self, signature: str, inputs: dict) -> dict:
+            threads.append(threading.current_thread().name)
+            time.sleep(self.seconds)
+            return {"y": np.zeros(len(inputs["x"]))}
+
+    async def calls(served, rows: int, n: int) -> None:
+        for _ in range(n):
+            with served.borrow():
+                await service.run(served, "serving_default", {"x": np.zeros(rows)})
+
+    with service.borrow("a") as served:
+        served.model = Recording(served.path, 0.0)
+        asyncio.run(calls(served, 1, 12))
+        assert threads[:8] == [t for t in threads[:8] if t.startswith("model")]  # measured on model threads first
+        assert set(threads[8:]) == {"MainThread"}  # then a thread hop costs more than the call
+        threads.clear()
+        asyncio.run(calls(served, 9, 2))  # more rows than INLINE_MAX_ROWS: model threads
+        assert all(t.startswith("model") for t in threads)
+        threads.clear()
+        served.model.seconds = 0.002  # calls became slower: one slow inline call, then 100 on model threads
+        asyncio.run(calls(served, 1, 120))
+        assert threads[0] == "MainThread"
+        assert all(t.startswith("model") for t in threads[1:101])
+        assert threads.count("MainThread") <= 2
+    service.stop()
+
+
+def test_inline_calls_can_be_switched_off(repo: Path):
+    service = make_service(repo, "a", inline_call_micros=0)
+    seen: list[str] = []
+    with service.borrow("a") as served:
+        served.model.seconds = 0.0
+        original = served.model.run
+        served.model.run = lambda s, i: (seen.append(threading.current_thread().name), original(s, i))[1]
+
+        async def calls() -> None:
+            for _ in range(20):
+                with served.borrow():
+                    await service.run(served, "serving_default", {"x": np.zeros(1)})
+
+        asyncio.run(calls())
+    assert all(t.startswith("model") for t in seen)
+    service.stop()

@@ -8,6 +8,7 @@ serves every caller.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -116,10 +117,17 @@ def _from_ort(array: np.ndarray) -> np.ndarray:
 def load(path: Path, options: RuntimeOptions) -> OnnxModel:
     model_file = single_file(path, (".onnx",), "ONNX")
     session_options = ort.SessionOptions()
-    if options.intra_op_threads:
-        session_options.intra_op_num_threads = options.intra_op_threads
+    # One thread per call unless asked: a server's parallelism comes from concurrent requests, and a pool
+    # per call costs a wake-up per call (measured: docs/performance.md). Big models that serve one request
+    # at a time gain from --tensorflow_intra_op_parallelism=N.
+    session_options.intra_op_num_threads = options.intra_op_threads or 1
     if options.inter_op_threads:
         session_options.inter_op_num_threads = options.inter_op_threads
+    # ONNX Runtime's pool threads spin between calls by default, burning the cores that the server's event
+    # loop and parsing need; a server sleeps them instead (measured: docs/performance.md).
+    if os.environ.get("MODELSERVE_ORT_SPINNING", "0") != "1":
+        session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session_options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     providers = choose_providers(ort.get_available_providers(), options.providers)
     session = ort.InferenceSession(str(model_file), sess_options=session_options, providers=providers)
     return OnnxModel(model_file, session)

@@ -15,6 +15,7 @@ from pathlib import Path
 from modelserve.config import ModelConfig, ServerConfig
 from modelserve.errors import InvalidArgument
 from modelserve.repository.filesystem import version_folders
+from modelserve.repository.remote import check_url, is_url
 
 
 def _bool(text: str) -> bool:
@@ -75,6 +76,12 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     add("--max_request_bytes", type=int, default=64 * 1024 * 1024, help="larger bodies get 413 [64 MiB]")
     add("--max_in_flight", type=int, default=64, help="model calls running or waiting; beyond: 503 [64]")
     add("--model_threads", type=int, default=0, help="threads running model calls [2 x cores, at least 4]")
+    add(
+        "--inline_call_micros",
+        type=int,
+        default=200,
+        help="model calls that typically take less run on the event loop, skipping the thread hop; 0: never [200]",
+    )
     add("--tensorflow_intra_op_parallelism", type=int, default=0)
     add("--tensorflow_inter_op_parallelism", type=int, default=0)
     add("--saved_model_tags", default="serve", help="comma-separated MetaGraph tags [serve]")
@@ -99,6 +106,17 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("MODELSERVE_ADMIN_TOKEN"),
         help="bearer token the /admin REST endpoints require [$MODELSERVE_ADMIN_TOKEN; unset: open]",
     )
+    add(
+        "--remote_cache_dir",
+        default=os.environ.get("MODELSERVE_REMOTE_CACHE_DIR"),
+        help="local copies of s3:// and gs:// versions [$MODELSERVE_REMOTE_CACHE_DIR, else "
+        "<temp dir>/modelserve-remote-cache-<uid>]",
+    )
+    add(
+        "--s3_endpoint",
+        default=None,
+        help="S3-compatible endpoint URL, e.g. http://minio:9000 [$AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL, else AWS]",
+    )
 
 
 def models_from_flags(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[ModelConfig, ...]:
@@ -107,6 +125,8 @@ def models_from_flags(args: argparse.Namespace, environ: Mapping[str, str]) -> t
         from modelserve.config_io import read_model_config_file
 
         return read_model_config_file(Path(args.model_config_file))
+    if args.model_repository and is_url(args.model_repository):
+        return models_in_remote_repository(args.model_repository, args.model_platform)
     if args.model_repository:
         return models_in_repository(Path(args.model_repository), args.model_platform)
     name = args.model_name or environ.get("MODEL_NAME") or "default"
@@ -118,7 +138,8 @@ def models_from_flags(args: argparse.Namespace, environ: Mapping[str, str]) -> t
                 "--model_repository, or set MODEL_NAME and MODEL_BASE_PATH"
             )
         base = os.path.join(environ.get("MODEL_BASE_PATH", "/models"), name)
-    return (ModelConfig(name=name, base_path=Path(base).absolute(), platform=args.model_platform),)
+    base_path = check_url(base) if is_url(base) else Path(base).absolute()
+    return (ModelConfig(name=name, base_path=base_path, platform=args.model_platform),)
 
 
 def models_in_repository(root: Path, platform: str | None = None) -> tuple[ModelConfig, ...]:
@@ -135,10 +156,31 @@ def models_in_repository(root: Path, platform: str | None = None) -> tuple[Model
     return models
 
 
+def models_in_remote_repository(url: str, platform: str | None = None) -> tuple[ModelConfig, ...]:
+    """``--model_repository s3://bucket/models``: the model folders listed once, at start-up."""
+    from modelserve.repository.remote import model_folders
+
+    url = check_url(url)
+    names = model_folders(url)
+    if not names:
+        raise InvalidArgument(f"no model folders (with integer version folders) under {url}")
+    return tuple(ModelConfig(name=n, base_path=f"{url}/{n}", platform=platform) for n in names)
+
+
+def configure_remote_storage(args: argparse.Namespace) -> None:
+    """Hand ``--remote_cache_dir`` and ``--s3_endpoint`` to the remote scanners (process-wide settings)."""
+    from modelserve.repository.remote import RemoteSettings, configure
+
+    cache_dir = Path(args.remote_cache_dir).absolute() if args.remote_cache_dir else None
+    configure(RemoteSettings(cache_dir=cache_dir, s3_endpoint=args.s3_endpoint or None))
+
+
 def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> ServerConfig:
+    configure_remote_storage(args)
+    local_repository = args.model_repository and not is_url(args.model_repository)
     return ServerConfig(
         models=models_from_flags(args, environ),
-        model_repository=Path(args.model_repository).absolute() if args.model_repository else None,
+        model_repository=Path(args.model_repository).absolute() if local_repository else None,
         default_platform=args.model_platform,
         host=args.host,
         rest_api_port=args.rest_api_port,
@@ -154,6 +196,7 @@ def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         max_request_bytes=args.max_request_bytes,
         max_in_flight=args.max_in_flight,
         model_threads=args.model_threads,
+        inline_call_micros=args.inline_call_micros,
         intra_op_threads=args.tensorflow_intra_op_parallelism,
         inter_op_threads=args.tensorflow_inter_op_parallelism,
         saved_model_tags=tuple(t for t in args.saved_model_tags.split(",") if t),

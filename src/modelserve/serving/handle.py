@@ -20,6 +20,9 @@ class ServedVersion:
         self.path = path
         self.model = model
         self.batchers: dict[str, object] = {}  # signature -> DynamicBatcher, made by the service on demand
+        self._call_seconds: dict[str, float] = {}  # signature -> typical time of one small model call
+        self._calls: dict[str, int] = {}
+        self._held_off: dict[str, int] = {}  # signature -> calls left before it may run inline again
         self._borrowers = 0
         self._retiring = False
         self._idle = threading.Condition()
@@ -31,6 +34,28 @@ class ServedVersion:
                 raise Unavailable(f"version {self.version} of model {self.model_name} is unloading")
             self._borrowers += 1
         return self
+
+    def observe_call(self, signature: str, seconds: float) -> None:
+        """Feed the typical call time of ``signature``, a slowly rising minimum: it follows a faster call at
+        once and otherwise grows 1% per call, so calls slowed by waiting for the GIL or a thread wake-up do
+        not hide the model's own cost, while a model that really became slower is noticed within ~70 calls
+        (the estimate doubles). Racy across threads, harmlessly (a lost update)."""
+        typical = self._call_seconds.get(signature)
+        self._call_seconds[signature] = seconds if typical is None else min(seconds, typical * 1.01)
+        self._calls[signature] = self._calls.get(signature, 0) + 1
+        if self._held_off.get(signature):
+            self._held_off[signature] -= 1
+
+    def hold_off(self, signature: str, calls: int) -> None:
+        """No typical time for the next ``calls`` calls (an inline call was far slower than typical)."""
+        self._held_off[signature] = calls
+        self._calls[signature] = self._calls.get(signature, 0) + 1
+
+    def typical_call(self, signature: str, min_calls: int = 8) -> float | None:
+        """The typical call time of ``signature`` once ``min_calls`` calls were seen, else None."""
+        if self._calls.get(signature, 0) < min_calls or self._held_off.get(signature, 0) > 0:
+            return None
+        return self._call_seconds.get(signature)
 
     def give_back(self) -> None:
         with self._idle:

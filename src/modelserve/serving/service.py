@@ -34,7 +34,7 @@ from modelserve.errors import (
     Unavailable,
 )
 from modelserve.metrics.collectors import ServingMetrics, rows_of
-from modelserve.metrics.record import CURRENT, note
+from modelserve.metrics.record import CURRENT, RequestRecord, note
 from modelserve.repository.filesystem import version_folders
 from modelserve.runtimes import registry
 from modelserve.runtimes.base import LoadedModel, RuntimeOptions
@@ -44,6 +44,13 @@ from modelserve.serving.state import VersionState, VersionStatus
 from modelserve.serving.traffic import Router, TrafficConfig, TrafficStats, compare_outputs, read_traffic_file
 
 log = logging.getLogger(__name__)
+
+#: Requests with more rows than this always run on the model threads (their call grows with the rows).
+INLINE_MAX_ROWS = 8
+#: An inline call slower than this many times ``inline_call_micros`` sends the next
+#: ``INLINE_HOLD_OFF_CALLS`` calls of its signature to the model threads (input-dependent cost).
+INLINE_SLOW_FACTOR = 4
+INLINE_HOLD_OFF_CALLS = 100
 
 
 def _plain_name(name: str) -> bool:
@@ -460,6 +467,7 @@ class ModelService:
                 return served.model.run(signature, batch)
             finally:
                 ended = time.perf_counter()
+                served.observe_call(signature, ended - started)
                 with self._in_flight_lock:
                     self._running -= 1
                 self.metrics.observe_run(
@@ -474,6 +482,16 @@ class ModelService:
             raise
         if self.config.batching is not None:
             future = asyncio.ensure_future(self._batcher(served, signature, call).submit(inputs))
+        elif self._runs_inline(served, signature, inputs):
+            try:
+                outputs = call(inputs, submitted)
+            finally:
+                served.give_back()
+                self._leave()
+                if time.perf_counter() - submitted > INLINE_SLOW_FACTOR * self.config.inline_call_micros / 1e6:
+                    served.hold_off(signature, INLINE_HOLD_OFF_CALLS)  # inputs that cost more: stop blocking
+            self._after_run(served, signature, inputs, outputs, submitted, record)
+            return outputs
         else:
             try:
                 future = asyncio.wrap_future(self._executor.submit(call, inputs, submitted))
@@ -486,11 +504,32 @@ class ModelService:
             outputs = await asyncio.wait_for(asyncio.shield(future), timeout)
         except asyncio.TimeoutError:
             raise DeadlineExceeded(f"model {served.model_name} did not answer within {timeout:.3f} s") from None
+        self._after_run(served, signature, inputs, outputs, submitted, record)
+        return outputs
+
+    def _runs_inline(self, served: ServedVersion, signature: str, inputs: Mapping[str, np.ndarray]) -> bool:
+        """Whether this call may run on the event loop: a small request (at most ``INLINE_MAX_ROWS`` rows)
+        to a signature whose typical call takes under ``inline_call_micros``. A model that became slower
+        goes back to the model threads (every call feeds the typical time)."""
+        limit = self.config.inline_call_micros
+        if limit <= 0 or rows_of(inputs) > INLINE_MAX_ROWS:
+            return False
+        typical = served.typical_call(signature)
+        return typical is not None and typical * 1e6 < limit
+
+    def _after_run(
+        self,
+        served: ServedVersion,
+        signature: str,
+        inputs: Mapping[str, np.ndarray],
+        outputs: Mapping[str, np.ndarray],
+        submitted: float,
+        record: RequestRecord | None,
+    ) -> None:
         if record is not None and record.route:
             self.metrics.observe_route(served.model_name, record.route, served.version)
             self.traffic_stats.routed(served.model_name, record.route, served.version)
             self._mirror(served, signature, inputs, outputs, time.perf_counter() - submitted)
-        return outputs
 
     def _mirror(
         self,
