@@ -483,12 +483,13 @@ class ModelService:
         if self.config.batching is not None:
             future = asyncio.ensure_future(self._batcher(served, signature, call).submit(inputs))
         elif self._runs_inline(served, signature, inputs):
+            cpu_before = time.thread_time()  # CPU time: being descheduled on a busy machine does not count
             try:
                 outputs = call(inputs, submitted)
             finally:
                 served.give_back()
                 self._leave()
-                if time.perf_counter() - submitted > INLINE_SLOW_FACTOR * self.config.inline_call_micros / 1e6:
+                if time.thread_time() - cpu_before > INLINE_SLOW_FACTOR * self.config.inline_call_micros / 1e6:
                     served.hold_off(signature, INLINE_HOLD_OFF_CALLS)  # inputs that cost more: stop blocking
             self._after_run(served, signature, inputs, outputs, submitted, record)
             return outputs
