@@ -1,0 +1,153 @@
+"""``modelserve stream``: run one streaming worker until SIGTERM or SIGINT (then drain and exit 0).
+
+    modelserve stream --redis redis://127.0.0.1:6379/0 --stream digits:in --group digits --model models/digits_onnx
+
+:func:`add_parser` only declares arguments; the model, the framework and ``redis`` are imported when the
+command runs. Exit status: 0 after a clean drain, 1 for an error (``error: ...``) or an unfinished drain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from modelserve.errors import InvalidArgument
+from modelserve.types import DEFAULT_SIGNATURE
+
+log = logging.getLogger("modelserve.stream")
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "stream",
+        help="predict on a Redis Stream in a consumer group (results and dead letters to streams)",
+        description="Consume a Redis Stream in a consumer group, predict in dynamic micro-batches, write each "
+        "result to an output stream and acknowledge it. See docs/streaming.md for the entry format.",
+    )
+    add = parser.add_argument
+    add("--redis", default="redis://127.0.0.1:6379/0", help="Redis URL [redis://127.0.0.1:6379/0]")
+    add("--stream", required=True, help="input stream key")
+    add("--group", required=True, help="consumer group (created when missing); workers in one group share entries")
+    add("--consumer", default=None, help="this worker's name in the group, unique per worker [<hostname>-<pid>]")
+    add("--start-id", default="0", help="where a new group starts: 0 (the whole stream) or $ (new entries) [0]")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", help="model base path (latest version), version folder, or model file")
+    model.add_argument("--model-repository", help="with --model-name: the model is <repository>/<name>")
+    model.add_argument("--model-name", help="model folder under --model-repository")
+    model.add_argument("--model-version", type=int, default=None, help="version folder to load [the highest]")
+    model.add_argument("--platform", help="tensorflow | keras | onnx | tflite [detected]")
+    model.add_argument("--signature", default=DEFAULT_SIGNATURE, help=f"default signature [{DEFAULT_SIGNATURE}]")
+    model.add_argument("--intra-op-threads", type=int, default=0, help="framework threads per model call [its default]")
+    out = parser.add_argument_group("output")
+    out.add_argument("--output-stream", default="", help="results stream [<stream>:results]")
+    out.add_argument("--dead-letter-stream", default="", help="poison entries, with the reason [<stream>:dead]")
+    out.add_argument("--output-maxlen", type=int, default=0, help="trim the results stream to about N entries [0: off]")
+    batching = parser.add_argument_group("batching (TF Serving's parameters; flags override the file)")
+    batching.add_argument("--batching-parameters-file", help="TF Serving's BatchingParameters text file")
+    batching.add_argument("--max-batch-size", type=int, help="rows per model call [1000]")
+    batching.add_argument("--batch-timeout-micros", type=int, help="how long a batch waits for company [0]")
+    batching.add_argument("--num-batch-threads", type=int, help="model calls at once [cores]")
+    flow = parser.add_argument_group("flow control and recovery")
+    flow.add_argument("--read-count", type=int, default=64, help="entries per read at most [64]")
+    flow.add_argument("--max-in-flight", type=int, default=256, help="entries read and not yet acknowledged [256]")
+    flow.add_argument("--block-ms", type=int, default=1000, help="how long a read waits for new entries [1000]")
+    flow.add_argument("--claim-idle-ms", type=int, default=30_000, help="claim entries idle this long [30000]")
+    flow.add_argument("--claim-interval-ms", type=int, default=0, help="claim and refresh this often [idle/3, <= 5000]")
+    flow.add_argument("--max-deliveries", type=int, default=5, help="dead-letter entries delivered more often [5]")
+    flow.add_argument("--drain-timeout", type=float, default=30.0, help="seconds to finish in-flight on SIGTERM [30]")
+    ops = parser.add_argument_group("operations")
+    ops.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port [0: off]")
+    ops.add_argument("--metrics-host", default="0.0.0.0", help="address for the metrics port [0.0.0.0]")
+    ops.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.set_defaults(func=run_command)
+
+
+def _model_path(args: argparse.Namespace) -> Path:
+    if args.model and (args.model_repository or args.model_name):
+        raise InvalidArgument("give either --model or --model-repository with --model-name, not both")
+    if args.model:
+        return Path(args.model)
+    if args.model_repository and args.model_name:
+        return Path(args.model_repository) / args.model_name
+    raise InvalidArgument("name the model: --model PATH, or --model-repository DIR --model-name NAME")
+
+
+def _batching(args: argparse.Namespace) -> Any:
+    from modelserve.batching.config import BatchingConfig, read_batching_parameters
+
+    config = read_batching_parameters(Path(args.batching_parameters_file)) if args.batching_parameters_file else None
+    config = config or BatchingConfig()
+    overrides = {
+        name: getattr(args, name)
+        for name in ("max_batch_size", "batch_timeout_micros", "num_batch_threads")
+        if getattr(args, name) is not None
+    }
+    if "max_batch_size" in overrides and config.allowed_batch_sizes:
+        overrides["allowed_batch_sizes"] = ()  # the file's sizes end at its own max_batch_size
+    return dataclasses.replace(config, **overrides)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from modelserve.model import load_model
+    from modelserve.streaming.config import WorkerConfig, default_consumer, resolve_model
+
+    config = WorkerConfig(
+        redis_url=args.redis, stream=args.stream, group=args.group, consumer=args.consumer or default_consumer(),
+        output_stream=args.output_stream, dead_letter_stream=args.dead_letter_stream,
+        output_maxlen=args.output_maxlen, signature=args.signature, start_id=args.start_id,
+        read_count=args.read_count, max_in_flight=args.max_in_flight, block_ms=args.block_ms,
+        claim_idle_ms=args.claim_idle_ms, claim_interval_ms=args.claim_interval_ms,
+        max_deliveries=args.max_deliveries, drain_timeout=args.drain_timeout, batching=_batching(args),
+    )  # fmt: skip
+    source = resolve_model(_model_path(args), args.model_version)
+    stopping: list[int] = []
+    previous = {s: signal.signal(s, lambda n, _f: stopping.append(n)) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        log.info("loading %s", source.path)
+        with load_model(source.path, platform=args.platform, intra_op_threads=args.intra_op_threads) as model:
+            if stopping:
+                return 0
+            model.runtime.signature(config.signature)  # NotFound now rather than on every entry
+            return asyncio.run(_serve(config, model.runtime, source, args, stopping))
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+async def _serve(config: Any, runtime: Any, source: Any, args: argparse.Namespace, stopping: list[int]) -> int:
+    from modelserve.streaming.metrics import StreamMetrics
+    from modelserve.streaming.predictor import Predictor
+    from modelserve.streaming.redis_worker import StreamWorker
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, _on_signal, stop, number)
+    if stopping:
+        stop.set()
+    metrics = StreamMetrics(source.name, source.version)
+    if args.metrics_port:
+        metrics.serve(args.metrics_port, args.metrics_host)
+        log.info("metrics on http://%s:%d/metrics", args.metrics_host, args.metrics_port)
+    predictor = Predictor(runtime, config.batching, metrics)
+    try:
+        drained = await StreamWorker(config, runtime, source, predictor, metrics).run(stop)
+    finally:
+        predictor.close()
+    log.info("stopped%s", "" if drained else " with entries left pending")
+    return 0 if drained else 1
+
+
+def _on_signal(stop: asyncio.Event, number: int) -> None:
+    if not stop.is_set():
+        log.info("%s: finishing in-flight entries, then exiting", signal.Signals(number).name)
+    stop.set()

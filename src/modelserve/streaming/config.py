@@ -1,0 +1,111 @@
+"""Settings of one streaming worker, validated once, and which model file or folder it serves.
+
+config = WorkerConfig(redis_url="redis://127.0.0.1:6379/0", stream="jobs", group="digits", consumer="w1")
+source = resolve_model(Path("models/digits_onnx"))   # -> ModelSource(path=.../1, name="digits_onnx", version=1)
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelserve.batching.config import BatchingConfig
+from modelserve.errors import InvalidArgument, NotFound
+from modelserve.repository.filesystem import parse_version, version_folders
+from modelserve.types import DEFAULT_SIGNATURE
+
+
+def default_consumer() -> str:
+    """``<hostname>-<pid>``: unique per process, so two workers never share a consumer by accident."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything a :class:`~modelserve.streaming.redis_worker.StreamWorker` needs besides the model.
+
+    Limits: at most ``max_in_flight`` entries are read and not yet acknowledged (bounded memory under any
+    backlog); one read asks for at most ``read_count``. Entries idle ``claim_idle_ms`` in the group (their
+    worker died or froze) are claimed every ``claim_interval_ms`` (default a third of the idle time, at most
+    5 s), which is also how often a worker refreshes its own in-flight entries, so slow work is not claimed.
+    ``max_deliveries``: an entry delivered more often than this goes to the dead-letter stream unprocessed
+    (it probably crashes workers).
+    """
+
+    redis_url: str
+    stream: str
+    group: str
+    consumer: str = field(default_factory=default_consumer)
+    output_stream: str = ""  # "" -> "<stream>:results"
+    dead_letter_stream: str = ""  # "" -> "<stream>:dead"
+    output_maxlen: int = 0  # approximate MAXLEN for the output stream; 0: no trimming
+    signature: str = DEFAULT_SIGNATURE
+    start_id: str = "0"
+    read_count: int = 64
+    max_in_flight: int = 256
+    block_ms: int = 1000
+    claim_idle_ms: int = 30_000
+    claim_interval_ms: int = 0  # 0 -> claim_idle_ms / 3, at most 5 s
+    max_deliveries: int = 5
+    write_batch: int = 256
+    drain_timeout: float = 30.0
+    batching: BatchingConfig = field(default_factory=BatchingConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("stream", "group", "consumer", "redis_url"):
+            if not getattr(self, name):
+                raise InvalidArgument(f"--{name.replace('_', '-')} must not be empty")
+        positive = ("read_count", "max_in_flight", "block_ms", "claim_idle_ms", "max_deliveries", "write_batch")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise InvalidArgument(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.output_maxlen < 0 or self.claim_interval_ms < 0 or self.drain_timeout <= 0:
+            raise InvalidArgument("--output-maxlen and --claim-interval-ms must be >= 0, --drain-timeout > 0")
+        if not self.output_stream:
+            object.__setattr__(self, "output_stream", f"{self.stream}:results")
+        if not self.dead_letter_stream:
+            object.__setattr__(self, "dead_letter_stream", f"{self.stream}:dead")
+        names = {self.stream, self.output_stream, self.dead_letter_stream}
+        if len(names) != 3:
+            raise InvalidArgument("the input, output and dead-letter streams must be three different keys")
+        if not self.claim_interval_ms:
+            object.__setattr__(self, "claim_interval_ms", min(5000, max(1, self.claim_idle_ms // 3)))
+        if 2 * self.claim_interval_ms >= self.claim_idle_ms:
+            raise InvalidArgument(
+                f"--claim-interval-ms ({self.claim_interval_ms}) must be less than half of --claim-idle-ms "
+                f"({self.claim_idle_ms}): it is also how often live entries are refreshed"
+            )
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A loadable model path, and the name and version written with every result."""
+
+    path: Path
+    name: str
+    version: int | None
+
+
+def resolve_model(path: Path, version: int | None = None) -> ModelSource:
+    """Accept what users point at: a model base path with integer version folders (the highest, or
+    ``version``), a version folder, a SavedModel folder, or a ``.onnx``/``.tflite``/``.keras``/``.h5`` file.
+
+    Raises :class:`NotFound` for a missing path or version.
+    """
+    if not path.exists():
+        raise NotFound(f"model path {path} does not exist")
+    versions = version_folders(path) if path.is_dir() else {}
+    if versions:
+        chosen = max(versions) if version is None else version
+        if chosen not in versions:
+            raise NotFound(f"version {chosen} not found under {path}; it has: {', '.join(map(str, sorted(versions)))}")
+        return ModelSource(versions[chosen], path.absolute().name, chosen)
+    folder = path if path.is_dir() else path.parent
+    found = parse_version(folder.name)
+    if version is not None and found != version:
+        raise NotFound(f"--model-version {version} given, but {path} is not under a version folder {version}")
+    if found is not None:
+        return ModelSource(path, folder.absolute().parent.name, found)
+    return ModelSource(path, path.stem if path.is_file() else path.absolute().name, None)
