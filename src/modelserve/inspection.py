@@ -1,7 +1,8 @@
 """What ``modelserve inspect`` reports: ``saved_model_cli show --all`` for every format.
 
 :func:`describe` turns a loaded model into plain data (the ``--json`` output); :func:`format_text` prints
-it the way ``saved_model_cli`` does, plus platform and size on disk.
+it the way ``saved_model_cli`` does, plus platform and size on disk. TFLite models also get the Edge TPU
+check (:mod:`modelserve.convert.edgetpu`): fully integer or not, and the inputs, outputs and ops that are not.
 """
 
 from __future__ import annotations
@@ -44,12 +45,17 @@ def _signature(signature: Signature) -> dict[str, Any]:
 def describe(model: Model, signature: str | None = None) -> dict[str, Any]:
     """Plain-data description; ``signature`` limits it to one (NotFound if absent)."""
     names = [model.runtime.signature(signature).name] if signature else list(model.signatures)
-    return {
+    description = {
         "path": str(model.path),
         "platform": model.platform,
         "size_bytes": size_on_disk(model.path),
         "signatures": {name: _signature(model.signatures[name]) for name in names},
     }
+    if model.platform == "tflite" and Path(model.path).is_file():
+        from modelserve.convert.edgetpu import check_tflite
+
+        description["edge_tpu"] = check_tflite(Path(model.path).read_bytes()).as_dict()
+    return description
 
 
 def _shape_text(shape: list[int] | None) -> str:
@@ -91,4 +97,8 @@ def format_text(description: dict[str, Any]) -> str:
         for alias, tensor in signature["outputs"].items():
             lines += _tensor_lines("outputs", alias, tensor)
         lines.append(f"  Method name is: {signature['method_name']}")
+    if "edge_tpu" in description:
+        from modelserve.convert.edgetpu import text_lines
+
+        lines += ["", *text_lines(description["edge_tpu"])]
     return "\n".join(lines)
