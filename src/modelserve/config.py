@@ -75,6 +75,9 @@ class ServerConfig:
     saved_model_tags: tuple[str, ...] = ("serve",)
     settle_seconds: float = 0.3
     graceful_shutdown_seconds: float = 30.0
+    # Warmup (serving/warmup.py): replay a version's warmup requests, each this many times, before it serves.
+    enable_model_warmup: bool = True
+    num_request_iterations_for_warmup: int = 1
     # A model call that typically takes less than this runs on the event loop itself: a thread hop costs
     # more than such a call (0: always on the model threads). Never with batching.
     inline_call_micros: int = 200

@@ -7,7 +7,7 @@
     }
 
 Every problem is an :class:`InvalidArgument` that names the file, the line and what is wrong. Relative
-base paths are resolved against the config file's folder.
+base paths are resolved against the config file's folder; ``s3://`` and ``gs://`` URLs are kept as text.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from modelserve.config import All, Latest, ModelConfig, Specific, VersionPolicy
 from modelserve.errors import InvalidArgument
+from modelserve.repository.remote import check_url, is_url
 from modelserve.runtimes.registry import PLATFORMS
 from modelserve.textproto import Message, TextProtoError, parse
 
@@ -89,7 +90,7 @@ def _model(reader: _Reader, entry: Message, line: int, folder: Path) -> ModelCon
     name = reader.one(entry, "name", str, line, required=True)
     if not name or "/" in name or ":" in name:
         raise reader.fail(line, f"bad model name {name!r}: it must be non-empty without '/' or ':'")
-    base = Path(reader.one(entry, "base_path", str, line, required=True))
+    base = _base_path(reader, entry, line, folder)
     platform = reader.one(entry, "model_platform", str, line)
     if platform is not None and platform not in PLATFORMS:
         raise reader.fail(entry.lines["model_platform"][0], f"unknown model_platform '{platform}'")
@@ -104,11 +105,23 @@ def _model(reader: _Reader, entry: Message, line: int, folder: Path) -> ModelCon
         labels.append((key, value))
     return ModelConfig(
         name=name,
-        base_path=base if base.is_absolute() else (folder / base).absolute(),
+        base_path=base,
         platform=platform,
         policy=policy,
         labels=tuple(labels),
     )
+
+
+def _base_path(reader: _Reader, entry: Message, line: int, folder: Path) -> Path | str:
+    """A local folder (relative ones resolved against the config file's folder) or an s3:// / gs:// URL."""
+    text = reader.one(entry, "base_path", str, line, required=True)
+    if is_url(text):
+        try:
+            return check_url(text)
+        except InvalidArgument as exc:
+            raise reader.fail(entry.lines["base_path"][0], exc.message) from None
+    base = Path(text)
+    return base if base.is_absolute() else (folder / base).absolute()
 
 
 def _policy(reader: _Reader, message: Message | None, line: int) -> VersionPolicy:

@@ -118,6 +118,7 @@ def official() -> descriptor_pool.DescriptorPool:
         model_management_pb2,
         model_service_pb2,
         predict_pb2,
+        prediction_log_pb2,
         prediction_service_pb2,
         regression_pb2,
     )

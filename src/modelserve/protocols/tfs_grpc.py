@@ -21,6 +21,7 @@ from modelserve.config import All, Latest, ModelConfig, Specific, VersionPolicy
 from modelserve.errors import FailedPrecondition, InvalidArgument, Unimplemented
 from modelserve.protocols import pb, tensor_proto
 from modelserve.protocols.grpc_common import aborting, unary_service
+from modelserve.repository.remote import check_url, is_url
 from modelserve.serving.handle import ServedVersion
 from modelserve.serving.service import ModelService
 from modelserve.types import CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Signature, TensorSpec
@@ -144,12 +145,12 @@ def model_configs(config: Any) -> tuple[ModelConfig, ...]:
     for c in config.model_config_list.config:
         if not c.name:
             raise InvalidArgument("a model config has no name")
-        if not Path(c.base_path).is_absolute():
+        if not is_url(c.base_path) and not Path(c.base_path).is_absolute():
             raise InvalidArgument(f"base_path of model {c.name} must be absolute, got {c.base_path!r}")
     return tuple(
         ModelConfig(
             name=c.name,
-            base_path=Path(c.base_path),
+            base_path=check_url(c.base_path) if is_url(c.base_path) else Path(c.base_path),
             platform=c.model_platform or None,
             policy=_policy(c.model_version_policy),
             labels=tuple(sorted(c.version_labels.items())),

@@ -11,6 +11,7 @@ own dict keys, else ``output_0``, ``output_1``, ...). Eager signature calls are 
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -29,6 +30,12 @@ from modelserve.errors import FailedPrecondition, InvalidArgument, ModelLoadErro
 from modelserve.runtimes.base import LoadedModel, RuntimeOptions, single_file
 from modelserve.runtimes.registry import first_line
 from modelserve.types import DEFAULT_SIGNATURE, Signature, TensorSpec
+
+# TensorFlow's import leaves ~360,000 tracked Python objects, and every full collection (the manager runs one
+# per unload) walks them all: 300-380 ms with every request thread stopped. Freezing what exists now, before
+# any TensorFlow model loads, leaves collections only what came later (~1 ms). Measured: docs/warmup.md.
+gc.collect()
+gc.freeze()
 
 _INIT_OP_SIGNATURE = "__saved_model_init_op"
 

@@ -87,6 +87,20 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     add("--saved_model_tags", default="serve", help="comma-separated MetaGraph tags [serve]")
     add("--graceful_shutdown_seconds", type=float, default=30.0, help="SIGTERM drain limit [30]")
     add(
+        "--enable_model_warmup",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        help="replay a version's assets.extra/tf_serving_warmup_requests and warmup.json before it serves [true]",
+    )
+    add(
+        "--num_request_iterations_for_warmup",
+        type=int,
+        default=1,
+        help="how many times each warmup request is replayed; below 1 means 1 [1]",
+    )
+    add(
         "--model_config_file_poll_wait_seconds",
         type=float,
         default=0.0,
@@ -201,6 +215,8 @@ def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         inter_op_threads=args.tensorflow_inter_op_parallelism,
         saved_model_tags=tuple(t for t in args.saved_model_tags.split(",") if t),
         graceful_shutdown_seconds=args.graceful_shutdown_seconds,
+        enable_model_warmup=args.enable_model_warmup,
+        num_request_iterations_for_warmup=max(1, args.num_request_iterations_for_warmup),
         model_config_file=Path(args.model_config_file).absolute() if args.model_config_file else None,
         model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
         allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,

@@ -21,11 +21,13 @@ from pathlib import Path
 
 from modelserve.config import ModelConfig
 from modelserve.errors import Code, FailedPrecondition, InvalidArgument, NotFound, ServingError
-from modelserve.repository.filesystem import Fingerprint, Scan, VersionScanner
+from modelserve.repository.filesystem import Fingerprint, Scan
+from modelserve.repository.scanners import scanner_for
 from modelserve.runtimes.base import LoadedModel
 from modelserve.serving.handle import ServedVersion
 from modelserve.serving.policy import aspired_versions
 from modelserve.serving.state import VersionState, VersionStatus
+from modelserve.serving.warmup import WarmupOptions, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +41,13 @@ class ModelManager:
         loader: Loader,
         drain_timeout: float = 30.0,
         on_loaded: Callable[[str, float], None] | None = None,
+        warmup: WarmupOptions | None = None,
     ) -> None:
         self.config = config
         self.name = config.name
         self._loader = loader
         self._drain_timeout = drain_timeout
-        self._scanner = VersionScanner(config.base_path)
+        self._scanner = scanner_for(config.base_path)
         self._lock = threading.Lock()
         self._statuses: dict[int, VersionStatus] = {}
         self._serving: dict[int, ServedVersion] = {}
@@ -52,6 +55,7 @@ class ModelManager:
         self._labels = dict(config.labels)
         self._lifecycle = threading.Lock()  # one poll or reconfiguration at a time
         self._on_loaded = on_loaded
+        self._warmup = warmup or WarmupOptions()
 
     # ---- request side (any thread) ----
 
@@ -83,6 +87,10 @@ class ModelManager:
     def available_versions(self) -> list[int]:
         with self._lock:
             return sorted(self._serving)
+
+    def storage_error(self) -> str | None:
+        """Why the base path could not be listed at the last scan (remote storage), else None."""
+        return getattr(self._scanner, "error", None)
 
     @property
     def labels(self) -> dict[str, int]:
@@ -129,7 +137,7 @@ class ModelManager:
         """Take a new config for the same model name (policy, labels, base path); the next poll applies it."""
         with self._lifecycle:
             if config.base_path != self.config.base_path:
-                self._scanner = VersionScanner(config.base_path)
+                self._scanner = scanner_for(config.base_path)
             self.config = config
 
     def poll(self) -> None:
@@ -175,6 +183,11 @@ class ModelManager:
         started = time.perf_counter()
         try:
             model = self._loader(path)
+            try:  # replay the version's warmup requests before it serves; a failure fails the load
+                warmed = warm_up(model, path, self._warmup)
+            except BaseException:
+                model.close()
+                raise
         except ServingError as exc:
             log.error("model %s version %d failed to load: %s", self.name, version, exc.message)
             self._failed[version] = print_
@@ -185,6 +198,17 @@ class ModelManager:
             self._failed[version] = print_
             self._set(version, VersionState.END, ServingError(f"{type(exc).__name__}: {exc}"))
             return False
+        if warmed is not None:
+            files, ms = ", ".join(f.name for f in warmed.files), 1000 * warmed.seconds
+            log.info(
+                "model %s version %d warmed up: %d requests from %d records of %s in %.0f ms",
+                self.name,
+                version,
+                warmed.requests,
+                warmed.records,
+                files,
+                ms,
+            )
         self._failed.pop(version, None)
         with self._lock:
             self._serving[version] = ServedVersion(self.name, version, path, model)

@@ -42,6 +42,7 @@ from modelserve.serving.handle import ServedVersion
 from modelserve.serving.manager import ModelManager
 from modelserve.serving.state import VersionState, VersionStatus
 from modelserve.serving.traffic import Router, TrafficConfig, TrafficStats, compare_outputs, read_traffic_file
+from modelserve.serving.warmup import WarmupOptions
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ class ModelService:
             load,
             self.config.graceful_shutdown_seconds,
             on_loaded=self.metrics.observe_load,
+            warmup=WarmupOptions(self.config.enable_model_warmup, self.config.num_request_iterations_for_warmup),
         )
 
     # ---- lifecycle ----
@@ -362,7 +364,7 @@ class ModelService:
             manager = self._managers.get(name)
             statuses = manager.statuses() if manager else []
             if not statuses:
-                reason = "no version loaded" if manager else "unloaded"
+                reason = (manager.storage_error() or "no version loaded") if manager else "unloaded"
                 index.append({"name": name, "version": "", "state": "UNAVAILABLE", "reason": reason})
             for status in statuses:
                 ready = status.state is VersionState.AVAILABLE
@@ -404,7 +406,8 @@ class ModelService:
         manager = self._managers.get(name)
         statuses = manager.statuses() if manager else []
         if not statuses:
-            raise NotFound(f"Could not find any versions of model {name}")
+            detail = manager.storage_error() if manager else None
+            raise NotFound(f"Could not find any versions of model {name}" + (f": {detail}" if detail else ""))
         if version is None:
             return statuses
         for status in statuses:
