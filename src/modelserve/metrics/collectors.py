@@ -118,6 +118,9 @@ class ServingMetrics:
             registry=r,
         )  # fmt: skip
         self.in_flight = Gauge("modelserve_in_flight_requests", "Model calls running or waiting.", registry=r)
+        # Bound label children per label set (as many as Prometheus keeps anyway); see observe_request.
+        self._request_children: dict[tuple[str, ...], tuple[Any, Any, Any]] = {}
+        self._run_children: dict[tuple[object, ...], tuple[Any, Any, Any, Any]] = {}
         self.queued = Gauge("modelserve_queued_requests", "Model calls waiting for a thread.", registry=r)
 
     def watch_states(self, statuses: Callable[[], Iterable[tuple[str, int, str]]]) -> None:
@@ -127,22 +130,41 @@ class ServingMetrics:
         """A request that named a model ended with ``status`` (a code name: ``OK``, ``NOT_FOUND``, ...)."""
         if not record.model:
             return
-        labels = (record.model, record.version, record.signature, record.protocol)
-        self._requests.labels(*labels, status).inc()
-        self._request_seconds.labels(*labels, status).observe(seconds)
-        self._tf_count.inc(record.model, status)
-        if status == "OK":
+        key = (record.model, record.version, record.signature, record.protocol, status, record.api)
+        children = self._request_children.get(key)
+        if children is None:  # labels() costs a lock and a lookup per metric: bind the children once
+            labels = key[:5]
             entrypoint = "GRPC" if record.protocol.endswith("grpc") else "REST"
-            self._tf_request_latency.labels(record.model, record.api, entrypoint).observe(seconds * 1e6)
+            tf_latency = None
+            if status == "OK":
+                tf_latency = self._tf_request_latency.labels(record.model, record.api, entrypoint)
+            children = (self._requests.labels(*labels), self._request_seconds.labels(*labels), tf_latency)
+            self._request_children[key] = children
+        count, latency, tf_latency = children
+        count.inc()
+        latency.observe(seconds)
+        self._tf_count.inc(record.model, status)
+        if tf_latency is not None:
+            tf_latency.observe(seconds * 1e6)
 
     def observe_run(
         self, model: str, version: int, signature: str, runtime: str, api: str, rows: int, queued: float, ran: float
     ) -> None:
         """One model call: ``rows`` in its batch, ``queued`` seconds waiting for a thread, ``ran`` seconds."""
-        self._runtime_seconds.labels(model, str(version), signature, runtime).observe(ran)
-        self._tf_runtime_latency.labels(model, api, runtime).observe(ran * 1e6)
-        self._queue_seconds.labels(model).observe(queued)
-        self._batch_size.labels(model, signature).observe(rows)
+        key = (model, version, signature, runtime, api)
+        children = self._run_children.get(key)
+        if children is None:
+            children = self._run_children[key] = (
+                self._runtime_seconds.labels(model, str(version), signature, runtime),
+                self._tf_runtime_latency.labels(model, api, runtime),
+                self._queue_seconds.labels(model),
+                self._batch_size.labels(model, signature),
+            )
+        runtime_seconds, tf_runtime, queue_seconds, batch_size = children
+        runtime_seconds.observe(ran)
+        tf_runtime.observe(ran * 1e6)
+        queue_seconds.observe(queued)
+        batch_size.observe(rows)
 
     def observe_route(self, model: str, route: str, version: int) -> None:
         self._routed.labels(model, route, str(version)).inc()
