@@ -8,7 +8,7 @@ MODELS := models
 PORT ?= 8501
 EXTRAS := tensorflow,tflite,examples,convert,beam,remote,stream,dev
 
-.PHONY: serve demo test lint examples clean
+.PHONY: serve demo test lint examples bench clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ lint: $(BIN)/.installed
 
 test: $(MODELS)/.built lint
 	MODELSERVE_EXAMPLES_DIR=$(MODELS) $(BIN)/python -m pytest -q
+
+# Benchmarks (not tests): our server's four doors against the in-process ceiling and peer servers (MLServer,
+# KServe, LitServe, Ray Serve, raw HTTP floors) in one run; peers get their own venvs under bench/.work.
+# `make bench BENCH_ARGS=--quick` is a ~6 min smoke run; the default takes ~35 min. Needs wrk and h2load.
+bench: $(MODELS)/.built
+	bash bench/setup_peers.sh
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(MODELS)
