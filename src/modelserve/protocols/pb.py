@@ -209,3 +209,53 @@ def unpack_any(packed: message.Message, cls: type[message.Message]) -> message.M
     if held != expected:
         raise ValueError(f"Any holds {held or 'nothing'} (type_url {packed.type_url!r}), not {expected}")
     return cls.FromString(packed.value)
+
+
+def packed_numbers(msg: message.Message, field_name: str, dtype: _AnyType) -> _AnyType:
+    """A packed repeated fixed-width field (``float``, ``double``) of ``msg`` as a read-only numpy array,
+    straight from the wire bytes: one copy instead of one Python float per element. ``dtype`` is the numpy
+    little-endian type of the field (``<f4``, ``<f8``). Returns None when the field is not one packed run
+    (then read the container the usual way)."""
+    import numpy as np
+
+    number = msg.DESCRIPTOR.fields_by_name[field_name].number
+    data = msg.SerializeToString()
+    position, size, found = 0, len(data), None
+    while position < size:
+        key, position = _varint(data, position)
+        wire = key & 7
+        if key >> 3 == number:
+            if wire != 2 or found is not None:
+                return None
+            length, position = _varint(data, position)
+            found = (position, length)
+            position += length
+        elif wire == 0:
+            _, position = _varint(data, position)
+        elif wire == 1:
+            position += 8
+        elif wire == 2:
+            length, position = _varint(data, position)
+            position += length
+        elif wire == 5:
+            position += 4
+        else:
+            return None
+    itemsize = np.dtype(dtype).itemsize
+    if found is None:
+        return np.empty(0, dtype)
+    start, length = found
+    if length % itemsize:
+        return None
+    return np.frombuffer(data, dtype=dtype, count=length // itemsize, offset=start)
+
+
+def _varint(data: bytes, position: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = data[position]
+        position += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, position
+        shift += 7

@@ -131,6 +131,9 @@ def _from_content(content: bytes, dtype: dtypes.DType, shape: tuple[int, ...], c
     return array.reshape(shape)
 
 
+_FIXED_WIDTH = {"float_val": "<f4", "double_val": "<f8"}  # read from the wire bytes (pb.packed_numbers)
+
+
 def _from_typed(proto: Any, dtype: dtypes.DType, shape: tuple[int, ...], count: int) -> np.ndarray:
     field, wire = _TYPED_FIELDS[dtype.tf_enum]
     container = getattr(proto, field)
@@ -138,7 +141,8 @@ def _from_typed(proto: Any, dtype: dtypes.DType, shape: tuple[int, ...], count: 
         values = np.empty(len(container), dtype=object)
         values[:] = list(container)
     else:
-        values = np.array(container, dtype=wire)
+        packed = pb.packed_numbers(proto, field, _FIXED_WIDTH[field]) if field in _FIXED_WIDTH else None
+        values = packed if packed is not None else np.array(container, dtype=wire)
         if field in ("scomplex_val", "dcomplex_val"):
             if values.size % 2:
                 raise InvalidArgument(f"{field} has {values.size} numbers; complex values need (real, imag) pairs")
