@@ -18,7 +18,7 @@ def test_packed_floats_and_doubles_equal_the_container():
     assert pb.packed_numbers(TensorProto(dtype=1), "float_val", "<f4").size == 0
 
 
-def test_unpacked_wire_form_falls_back():
+def test_values_sent_unpacked_are_read_too():
     # float_val (field 5) written unpacked: one fixed32 per value, which proto3 parsers also accept.
     unpacked = TensorProto.FromString(b"\x08\x01" + b"".join(b"\x2d" + np.float32(v).tobytes() for v in (1, 2)))
     assert list(unpacked.float_val) == [1.0, 2.0]
