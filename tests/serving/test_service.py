@@ -96,7 +96,7 @@ def test_changed_base_path_loads_before_the_old_one_goes(repo: Path):
 
 
 def test_a_call_that_outlives_its_deadline_keeps_its_version_loaded(repo: Path):
-    service = make_service(repo, "a")
+    service = make_service(repo, "a", graceful_shutdown_seconds=0.5)  # stop() waits for the borrow held here
     served = service.borrow("a")
 
     async def request() -> None:
