@@ -31,8 +31,8 @@ demo: $(MODELS)/.built
 	$(BIN)/modelserve examples demo $(MODELS)
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
 
 test: $(MODELS)/.built lint
 	MODELSERVE_EXAMPLES_DIR=$(MODELS) $(BIN)/python -m pytest -q
