@@ -128,13 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Commands that live with their feature; each module's add_parser() only declares arguments (no heavy
     # imports until the command runs).
     for module_name in _FEATURE_COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # pragma: no cover - while a feature package is being written
-            if exc.name != module_name and not module_name.startswith(f"{exc.name}."):
-                raise
-            continue
-        module.add_parser(commands)
+        importlib.import_module(module_name).add_parser(commands)
     return parser
 
 
