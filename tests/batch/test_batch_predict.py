@@ -121,7 +121,7 @@ def test_tfrecord_examples_by_feature_and_an_unreadable_file(scale_repo: Path, t
     )
     assert sorted((r["key"], r["outputs"]["y"]) for r in read_jsonl(out)) == [("0", [2.0]), ("1", [4.0]), ("2", [6.0])]
     (dead,) = read_jsonl(Path(f"{out}-dead-letters"))
-    assert dead["stage"] == "read" and dead["source"].endswith("b.tfrecord") and "corrupt length" in dead["error"]
+    assert dead["stage"] == "read" and dead["source"].endswith("b.tfrecord") and "corrupted length" in dead["error"]
 
 
 def _labels(examples_dir: Path) -> dict[str, str]:

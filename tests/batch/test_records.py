@@ -169,7 +169,7 @@ def test_tfrecord_framing_agrees_with_beams_reader_and_writer(tmp_path: Path):
         assert sorted(read_records(f)) == sorted(records)
     corrupt = bytearray(ours.read_bytes())
     corrupt[-1] ^= 1
-    with pytest.raises(InvalidArgument, match="record 2 is corrupt"):
+    with pytest.raises(InvalidArgument, match="corrupted data of record 2"):
         list(read_records(io.BytesIO(bytes(corrupt)), "x"))
     with pytest.raises(InvalidArgument, match="truncated"):
         list(read_records(io.BytesIO(bytes(corrupt[:-10])), "x"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 _MASK_DELTA = 0xA282EAD8
 _HEADER = struct.Struct("<Q")
@@ -89,26 +90,31 @@ def read_records(path: Path | str, limit: int | None = None) -> Iterator[bytes]:
     record ``limit + 1`` (``None``: no limit), ``OSError`` if the file cannot be read.
     """
     with open(path, "rb") as src:
-        index, offset = 0, 0
-        while True:
-            header = src.read(_HEADER.size + _CRC.size)
-            if not header:
-                return
-            where = f"record {index} at byte {offset} of {path}"
-            if len(header) < _HEADER.size + _CRC.size:
-                raise TFRecordError(f"truncated header of {where}")
-            (length,) = _HEADER.unpack_from(header)
-            (length_crc,) = _CRC.unpack_from(header, _HEADER.size)
-            if masked_crc32c(header[: _HEADER.size]) != length_crc:
-                raise TFRecordError(f"corrupted length of {where} (checksum mismatch; is it a TFRecord file?)")
-            if limit is not None and index >= limit:
-                raise TooManyRecords(f"more than {limit} records in {path}")
-            data = src.read(length)
-            footer = src.read(_CRC.size)
-            if len(data) < length or len(footer) < _CRC.size:
-                raise TFRecordError(f"truncated data of {where} ({length} bytes announced)")
-            if masked_crc32c(data) != _CRC.unpack(footer)[0]:
-                raise TFRecordError(f"corrupted data of {where} (checksum mismatch)")
-            yield data
-            index += 1
-            offset += len(header) + length + _CRC.size
+        yield from read_stream(src, str(path), limit)
+
+
+def read_stream(src: BinaryIO, name: str, limit: int | None = None) -> Iterator[bytes]:
+    """:func:`read_records` over an open binary file; ``name`` is used in error messages."""
+    index, offset = 0, 0
+    while True:
+        header = src.read(_HEADER.size + _CRC.size)
+        if not header:
+            return
+        where = f"record {index} at byte {offset} of {name}"
+        if len(header) < _HEADER.size + _CRC.size:
+            raise TFRecordError(f"truncated header of {where}")
+        (length,) = _HEADER.unpack_from(header)
+        (length_crc,) = _CRC.unpack_from(header, _HEADER.size)
+        if masked_crc32c(header[: _HEADER.size]) != length_crc:
+            raise TFRecordError(f"corrupted length of {where} (checksum mismatch; is it a TFRecord file?)")
+        if limit is not None and index >= limit:
+            raise TooManyRecords(f"more than {limit} records in {name}")
+        data = src.read(length)
+        footer = src.read(_CRC.size)
+        if len(data) < length or len(footer) < _CRC.size:
+            raise TFRecordError(f"truncated data of {where} ({length} bytes announced)")
+        if masked_crc32c(data) != _CRC.unpack(footer)[0]:
+            raise TFRecordError(f"corrupted data of {where} (checksum mismatch)")
+        yield data
+        index += 1
+        offset += len(header) + length + _CRC.size
