@@ -52,9 +52,11 @@ class _Reader:
 
 def read_model_config_file(path: Path) -> tuple[ModelConfig, ...]:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidArgument(f"cannot read model config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(f"model config file {path} is not UTF-8 text: {exc}") from None
     return parse_model_config(text, path)
 
 

@@ -55,6 +55,9 @@ def test_yaml_file(tmp_path: Path):
         ({"models": {"m": {"shadow": "c"}}}, r"shadow: expected \{target"),
         ({"models": {"m": {"weights": {}}}}, r"unknown key\(s\) \['weights'\]"),
         ({"models": {"m": {"seed": "x"}}}, "seed: must be an integer"),
+        ({"routing_header": "x-\u0113", "models": {}}, "routing_header must be an HTTP header name"),
+        ({"routing_header": "x key", "models": {}}, "routing_header must be an HTTP header name"),
+        ({"models": {"m": {"shadow": {"target": "c"}}}}, "the policy needs 'routes'"),
     ],
 )
 def test_schema_errors_name_the_place(data, message: str):
@@ -123,3 +126,22 @@ def test_compare_outputs():
     words = {"s": np.array([b"a"], object)}
     assert compare_outputs(words, {"s": np.array([b"a"], object)}) == ("match", 0.0)
     assert compare_outputs(words, {"s": np.array([b"b"], object)})[0] == "mismatch"
+
+
+def test_with_three_routes_a_growing_route_only_gains_keys():
+    before = Router(TrafficPolicy((Route("canary", 10), Route("a", 10), Route("b", 80))))
+    after = Router(TrafficPolicy((Route("canary", 50), Route("a", 10), Route("b", 80))))
+    targets = {"canary": 2, "a": 3, "b": 4}
+    keys = [f"user-{i}" for i in range(5000)]
+    moves = {(before.choose(targets.get, k)[0], after.choose(targets.get, k)[0]) for k in keys}
+    assert {(old, new) for old, new in moves if old != new} <= {("a", "canary"), ("b", "canary")}
+    shares = [sum(before.choose(targets.get, k)[0] == t for k in keys) / len(keys) for t in ("canary", "a", "b")]
+    assert abs(shares[0] - 0.1) < 0.025 and abs(shares[1] - 0.1) < 0.025 and abs(shares[2] - 0.8) < 0.025
+
+
+def test_a_non_ascii_digit_target_is_a_label_not_a_crash():
+    from modelserve.config import ModelConfig
+    from modelserve.serving.manager import ModelManager
+
+    manager = ModelManager(ModelConfig(name="m", base_path=Path("/nonexistent")), loader=lambda p: None)
+    assert manager.resolve("\u00b2") is None and manager.resolve("7") is None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,8 @@ from modelserve.errors import InvalidArgument, NotFound, ServingError, Unauthent
 from modelserve.protocols.status import http_status
 from modelserve.serving.service import ModelService
 from modelserve.serving.traffic import parse_traffic_config
+
+log = logging.getLogger(__name__)
 
 PREFIX = "/admin"
 
@@ -44,6 +47,9 @@ async def handle(
         return 200, orjson.dumps(await _route(service, method, path, body))
     except ServingError as exc:
         return http_status(exc.code), orjson.dumps({"error": exc.message})
+    except Exception as exc:  # a bug must still answer, as JSON
+        log.exception("admin request %s %s failed", method, path)
+        return 500, orjson.dumps({"error": f"Internal error: {type(exc).__name__}: {exc}"})
 
 
 def _authorize(token: str | None, headers: Mapping[bytes, bytes]) -> None:

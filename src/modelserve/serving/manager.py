@@ -101,7 +101,7 @@ class ModelManager:
         """A label or a version number (as text) -> that version if it is AVAILABLE, else None."""
         with self._lock:
             version = self._labels.get(target)
-            if version is None and target.isdigit():
+            if version is None and target.isascii() and target.isdigit():
                 version = int(target)
             return version if version in self._serving else None
 
@@ -169,8 +169,10 @@ class ModelManager:
         candidates |= {v for v in self._serving if v in scan.present}
         # A labelled version stays (or becomes) loaded even when the policy alone would drop it, so a label
         # never dangles because a newer version arrived; it goes when its label moves or its folder goes.
+        # The config's labels count before they are assigned, so a reload can load what it labels, as a
+        # fresh start does.
         with self._lock:
-            labelled = {v for v in self._labels.values() if v in candidates}
+            labelled = {v for v in (*self._labels.values(), *(v for _, v in self.config.labels)) if v in candidates}
         return aspired_versions(candidates, self.config.policy) | labelled
 
     def _set(self, version: int, state: VersionState, error: ServingError | None = None) -> None:

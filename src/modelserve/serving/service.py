@@ -59,6 +59,13 @@ def _plain_name(name: str) -> bool:
     return bool(name) and not name.startswith(".") and "/" not in name and "\\" not in name and "\x00" not in name
 
 
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 def runtime_loader(model: ModelConfig, options: RuntimeOptions) -> Callable[[Path], LoadedModel]:
     return lambda path: registry.load(path, model.platform, options)
 
@@ -100,6 +107,7 @@ class ModelService:
         workers = config.model_threads or max(4, 2 * (os.cpu_count() or 1))
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="model")
         self._in_flight = 0
+        self._shadows = 0  # shadow calls running or waiting (not counted against max_in_flight)
         self._in_flight_lock = threading.Lock()
         self._stop = threading.Event()
         self._pollers: dict[str, tuple[threading.Thread, threading.Event]] = {}
@@ -112,6 +120,9 @@ class ModelService:
         self._routers: dict[str, Router] = {}
         self.traffic_stats = TrafficStats()
         self.last_reload: dict[str, object] | None = None
+        self._watched_at_start = tuple(
+            _read_or_none(f) for f in (config.model_config_file, config.traffic_config_file) if f is not None
+        )
         if config.traffic_config_file is not None:
             self.set_traffic(read_traffic_file(config.traffic_config_file))
         self.metrics.watch_states(
@@ -249,6 +260,9 @@ class ModelService:
         except ServingError as exc:
             self.last_reload = {"time": time.time(), "ok": False, "code": exc.code.name, "error": exc.message}
             raise
+        except Exception as exc:  # a bug, not a bad file: still reported where the admin API looks
+            self.last_reload = {"time": time.time(), "ok": False, "code": "INTERNAL", "error": repr(exc)}
+            raise
         self.last_reload = {"time": time.time(), "ok": True, "reloaded": done}
         return done
 
@@ -257,26 +271,24 @@ class ModelService:
         files = [f for f in (self.config.model_config_file, self.config.traffic_config_file) if f is not None]
 
         def contents() -> tuple[bytes | None, ...]:
-            result = []
-            for path in files:
-                try:
-                    result.append(path.read_bytes())
-                except OSError:
-                    result.append(None)
-            return tuple(result)
+            return tuple(_read_or_none(path) for path in files)
 
-        seen = contents()
+        seen = self._watched_at_start  # the bytes the server started from: edits made during start-up count
         while not self._stop.wait(self.config.model_config_file_poll_wait_seconds):
             now = contents()
             if now == seen:
                 continue
-            seen = now
             try:
                 done = self.reload_from_files()
                 log.info("reloaded %s", ", ".join(done.values()))
-            except ServingError as exc:
+                seen = now
+            except FailedPrecondition as exc:  # e.g. a label on a version still arriving: retried next poll
+                log.warning("config reload refused for now, retrying: %s", exc.message)
+            except ServingError as exc:  # a broken file: waits for the file to change
+                seen = now
                 log.error("config reload refused, the previous config stays in force: %s", exc.message)
             except Exception:
+                seen = now
                 log.exception("config reload failed")
 
     def _reload_from_files(self) -> dict[str, str]:
@@ -545,8 +557,9 @@ class ModelService:
     ) -> None:
         """Shadow traffic: maybe send the same inputs to the policy's shadow version in the background,
         compare its answer with ``outputs`` and record the outcome; its answer is never returned. Shadow
-        calls use the model threads only while fewer than half of ``max_in_flight`` calls are running or
-        waiting (else they are counted as skipped), so they never cost a served request its place."""
+        calls run only while requests and shadows in flight together are fewer than half of ``max_in_flight``
+        (else they are counted as skipped); they have their own count, so they never cost a request its
+        place under ``max_in_flight``."""
         router = self._routers.get(served.model_name)
         manager = self._managers.get(served.model_name)
         if router is None or manager is None:
@@ -555,10 +568,10 @@ class ModelService:
         if version is None:
             return
         name = served.model_name
-        with self._in_flight_lock:
-            busy = self._in_flight >= max(1, self.config.max_in_flight // 2)
+        with self._in_flight_lock:  # shadows have their own count: they never take a request's slot
+            busy = self._in_flight + self._shadows >= max(1, self.config.max_in_flight // 2)
             if not busy:
-                self._in_flight += 1
+                self._shadows += 1
         if busy:
             self.traffic_stats.shadowed(name, version, "skipped")
             self.metrics.observe_shadow(name, version, "skipped", 0.0, 0.0)
@@ -566,7 +579,7 @@ class ModelService:
         try:
             shadow = manager.borrow(version)
         except ServingError:
-            self._leave()
+            self._shadow_done()
             return
 
         def call() -> None:
@@ -580,7 +593,7 @@ class ModelService:
                 return
             finally:
                 shadow.give_back()
-                self._leave()
+                self._shadow_done()
             seconds = time.perf_counter() - started
             outcome, diff = compare_outputs(outputs, answer)
             self.traffic_stats.shadowed(name, version, outcome, diff, served_seconds, seconds)
@@ -590,7 +603,7 @@ class ModelService:
             self._executor.submit(call)
         except RuntimeError:  # shutting down
             shadow.give_back()
-            self._leave()
+            self._shadow_done()
 
     def _batcher(self, served: ServedVersion, signature: str, call: BatchRunner) -> DynamicBatcher:
         """One batcher per (model version, signature), kept on the version so it goes when the version goes.
@@ -600,6 +613,10 @@ class ModelService:
             config = getattr(served.model, "batching", None) or self.config.batching
             batcher = served.batchers[signature] = DynamicBatcher(call, config, self._executor)
         return batcher
+
+    def _shadow_done(self) -> None:
+        with self._in_flight_lock:
+            self._shadows -= 1
 
     def _leave(self) -> None:
         with self._in_flight_lock:

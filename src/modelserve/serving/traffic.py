@@ -25,7 +25,9 @@ The file is JSON or YAML::
 from __future__ import annotations
 
 import hashlib
+import math
 import random
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -70,9 +72,11 @@ class TrafficConfig:
 def read_traffic_file(path: Path) -> TrafficConfig:
     """Parse a JSON (``.json``) or YAML (anything else) traffic file; InvalidArgument names the problem."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidArgument(f"cannot read traffic config {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(f"traffic config {path} is not UTF-8 text: {exc}") from None
     if path.suffix == ".json":
         import json
 
@@ -98,8 +102,8 @@ def parse_traffic_config(data: Any, where: str = "traffic config") -> TrafficCon
     if unknown:
         raise InvalidArgument(f"{where}: unknown key(s) {sorted(unknown)}; expected 'models' and 'routing_header'")
     header = data.get("routing_header", DEFAULT_ROUTING_HEADER)
-    if not isinstance(header, str) or not header:
-        raise InvalidArgument(f"{where}: routing_header must be a non-empty string")
+    if not isinstance(header, str) or not _HEADER_NAME.fullmatch(header.lower()):
+        raise InvalidArgument(f"{where}: routing_header must be an HTTP header name, got {header!r}")
     models = data.get("models") or {}
     if not isinstance(models, dict):
         raise InvalidArgument(f"{where}: 'models' must map model names to policies")
@@ -132,6 +136,8 @@ def _policy(body: Any, where: str) -> TrafficPolicy:
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
             raise InvalidArgument(f"{where}.shadow.fraction: must be a number between 0 and 1, got {fraction!r}")
         shadow = Shadow(_target(shadow_body["target"], f"{where}.shadow"), float(fraction))
+    if shadow is not None and not routes:
+        raise InvalidArgument(f"{where}.shadow: a shadow mirrors routed requests, so the policy needs 'routes'")
     seed = body.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise InvalidArgument(f"{where}.seed: must be an integer")
@@ -144,15 +150,25 @@ def _target(value: Any, where: str) -> str:
     return str(value)
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")  # an HTTP token, lower case
+
+
 # ---- choosing ----
 
 Resolve = Callable[[str], "int | None"]
 
 
-def sticky_point(key: str) -> float:
-    """A key's fixed point in [0, 1): the same key always lands on the same share of the weights."""
-    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
+def sticky_point(key: str, target: str = "") -> float:
+    """A fixed point in (0, 1) for a key (and a route target): the same inputs always give the same point."""
+    data = key.encode("utf-8", "surrogatepass") + b"\x00" + target.encode("utf-8", "surrogatepass")
+    digest = hashlib.blake2b(data, digest_size=8).digest()
+    return (int.from_bytes(digest, "big") + 0.5) / 2**64
+
+
+def sticky_score(key: str, route: Route) -> float:
+    """Weighted rendezvous hashing: the route with the smallest score takes the key. Raising one route's
+    weight lowers only its own scores, so keys move onto it and never between the other routes."""
+    return -math.log(sticky_point(key, route.target)) / route.weight
 
 
 class Router:
@@ -174,8 +190,11 @@ class Router:
         candidates = [(r, v) for r in self.policy.routes if r.weight > 0 and (v := resolve(r.target)) is not None]
         if not candidates:
             return None
+        if routing_key:
+            route, version = min(candidates, key=lambda pair: sticky_score(routing_key, pair[0]))
+            return route.target, version
         total = sum(route.weight for route, _ in candidates)
-        point = (sticky_point(routing_key) if routing_key else self._draw()) * total
+        point = self._draw() * total
         for route, version in candidates:
             point -= route.weight
             if point < 0:
