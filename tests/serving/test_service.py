@@ -180,3 +180,44 @@ def test_inline_calls_can_be_switched_off(repo: Path):
         asyncio.run(calls())
     assert all(t.startswith("model") for t in seen)
     service.stop()
+
+
+def test_shadow_calls_never_take_a_request_slot(repo: Path):
+    from modelserve.metrics.record import CURRENT, RequestRecord
+    from modelserve.serving.traffic import parse_traffic_config
+
+    (repo / "a" / "2").mkdir()
+    (repo / "a" / "2" / "model.txt").write_text("a2")
+    from modelserve.config import All
+
+    config = ServerConfig(
+        models=(ModelConfig(name="a", base_path=repo / "a", policy=All()),),
+        settle_seconds=0.01, file_system_poll_wait_seconds=0, max_in_flight=4, inline_call_micros=0,
+    )  # fmt: skip
+    service = ModelService(config)
+    service.start()
+    service.set_traffic(parse_traffic_config({"models": {"a": {"routes": {"1": 1}, "shadow": {"target": 2}}}}))
+    with service.borrow("a", version=1) as one, service.borrow("a", version=2) as two:
+        one.model.seconds, two.model.seconds = 0.0, 1.0  # the shadow (version 2) is slow
+
+    async def routed() -> None:
+        token = CURRENT.set(RequestRecord(protocol="test"))
+        try:
+            with service.borrow("a") as served:
+                assert served.version == 1
+                await service.run(served, "serving_default", {"x": np.zeros(1)})
+        finally:
+            CURRENT.reset(token)
+
+    async def scenario() -> None:
+        await routed()  # starts a 1 s shadow call on version 2
+        await routed()  # and a second one: 2 shadows = max_in_flight // 2, so the next is skipped
+        await routed()
+        assert service._shadows == 2 and service._in_flight == 0
+        await asyncio.gather(*(routed() for _ in range(4)))  # all four request slots are still free
+
+    asyncio.run(scenario())
+    report = service.traffic_stats.report("a")
+    assert report["shadow"]["2"]["skipped"] >= 1
+    assert sum(r["requests"] for r in report["routed"]) == 7
+    service.stop()
