@@ -46,3 +46,38 @@ def digits_test(examples_dir: Path):
 
     with np.load(examples_dir / "digits_test.npz") as data:
         return data["images"], data["labels"]
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """A real S3-compatible server (moto) on 127.0.0.1 for one test module."""
+    from moto.server import ThreadedMotoServer
+
+    from servers import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch):
+    """A boto3 client and a fresh bucket; scanners and server processes read the same credentials from the
+    environment."""
+    import uuid
+
+    import boto3
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    bucket = f"models-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(Bucket=bucket)
+    return client, bucket

@@ -7,7 +7,7 @@
 - ``mobilenet_keras``: a MobileNetV3-small with random weights saved as ``.keras`` (10 MB of weights), and a
   folder of random RGB images to calibrate it.
 - ``edge_saved_model``: the seeds' edge signature: one HWC image of any size, resized inside the model.
-- ``serve``: start real ``modelserve serve`` processes (:class:`convert_helpers.ServerProcess`).
+- ``serve``: start real ``modelserve serve`` processes (:class:`servers.ServerProcess`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from convert_helpers import ServerProcess
+
+from servers import ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +101,7 @@ def serve(tmp_path: Path):
     def start(*args: str) -> ServerProcess:
         server = ServerProcess(*args, log_path=tmp_path / f"server-{len(servers)}.log")
         servers.append(server)
-        server.wait_ready()
+        server.wait_ready(path="/readyz")
         return server
 
     yield start

@@ -2,49 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 import requests
 
 from modelserve.errors import InvalidArgument
 from modelserve.repository.remote import RemoteSettings, RemoteVersionScanner, model_folders
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch):
-    """A boto3 client and a fresh bucket; the scanner reads the same credentials from the environment."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    client = boto3.client("s3", endpoint_url=s3_endpoint)
-    bucket = f"models-{uuid.uuid4().hex[:8]}"
-    client.create_bucket(Bucket=bucket)
-    return client, bucket
 
 
 def upload(client, bucket: str, local: Path, prefix: str) -> None:

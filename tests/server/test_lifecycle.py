@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from factories import onnx_slow_matmul
+from servers import wait_for
 
 HPT_PREDICT = "/v1/models/half_plus_two:predict"
 
@@ -28,15 +29,6 @@ def copy_models(examples_dir: Path, target: Path, *names: str) -> Path:
 def statuses(server, model: str) -> dict[str, str]:
     body = requests.get(f"{server.url}/v1/models/{model}", timeout=10).json()
     return {s["version"]: s["state"] for s in body["model_version_status"]}
-
-
-def wait_for(condition, timeout: float = 60, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    raise TimeoutError("condition not met")
 
 
 def test_new_version_swaps_in_with_zero_failed_requests(start_server, examples_dir: Path, tmp_path: Path):

@@ -18,6 +18,8 @@ import pytest
 import requests
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from servers import wait_for
+
 PREDICT = "/v1/models/mult:predict"
 ONE = {"signature_name": "predict", "instances": [[1.0]]}
 ANSWER = {5: 1, 10: 2}  # the multiply models are trained: 5.0005 and 10.0019
@@ -55,15 +57,6 @@ def predict(server, headers: dict[str, str] | None = None, path: str = PREDICT) 
 
 def admin(server, method: str, path: str, **kwargs) -> requests.Response:
     return requests.request(method, f"{server.url}/admin{path}", timeout=60, **kwargs)
-
-
-def wait_for(condition, timeout: float = 60, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    raise TimeoutError("condition not met")
 
 
 def test_weighted_routes_sticky_keys_and_shadow_comparisons(start_server, repo: Path, tmp_path: Path):

@@ -7,32 +7,16 @@ server through ``STORAGE_EMULATOR_HOST`` as Google's client libraries do.
 from __future__ import annotations
 
 import json
-import socket
 import time
-import uuid
 from pathlib import Path
 
-import boto3
 import numpy as np
 import pytest
 import requests
 
+from servers import free_port, wait_for
+
 PREDICT = '{"signature_name": "predict", "instances": [[1.0], [2.0]]}'
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(condition, timeout: float = 60, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    raise TimeoutError("condition not met")
 
 
 def statuses(server, model: str) -> dict[str, str]:
@@ -47,33 +31,6 @@ def predict(server, model: str) -> tuple[list, str]:
     return rounded, response.headers["x-model-version"]
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):
-    """A fresh bucket; the credentials go to the server process through its environment."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    client = boto3.client("s3", endpoint_url=moto_endpoint)
-    bucket = f"models-{uuid.uuid4().hex[:8]}"
-    client.create_bucket(Bucket=bucket)
-    return client, bucket
-
-
 def upload(client, bucket: str, local: Path, prefix: str, only: str | None = None) -> None:
     for path in sorted(p for p in local.rglob("*") if p.is_file()):
         key = path.relative_to(local).as_posix()
@@ -82,7 +39,7 @@ def upload(client, bucket: str, local: Path, prefix: str, only: str | None = Non
 
 
 def test_s3_versions_arrive_swap_half_uploads_wait_and_deletions_unload(
-    s3, moto_endpoint: str, examples_dir: Path, tmp_path: Path, start_server
+    s3, s3_endpoint: str, examples_dir: Path, tmp_path: Path, start_server
 ):
     client, bucket = s3
     upload(client, bucket, examples_dir / "multiply_five/1", "mult/1")
@@ -90,7 +47,7 @@ def test_s3_versions_arrive_swap_half_uploads_wait_and_deletions_unload(
     server = start_server(
         "--model_name=mult",
         f"--model_base_path=s3://{bucket}/mult",
-        f"--s3_endpoint={moto_endpoint}",
+        f"--s3_endpoint={s3_endpoint}",
         f"--remote_cache_dir={cache}",
         "--file_system_poll_wait_seconds=0.2",
         ready_path="/readyz",
@@ -130,7 +87,7 @@ def test_s3_versions_arrive_swap_half_uploads_wait_and_deletions_unload(
 def gcs_endpoint(monkeypatch: pytest.MonkeyPatch):
     from gcp_storage_emulator.server import create_server
 
-    port = _free_port()
+    port = free_port()
     server = create_server("127.0.0.1", port, in_memory=True, default_bucket="gcs-models")
     server.start()
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
@@ -139,7 +96,7 @@ def gcs_endpoint(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_config_file_mixes_s3_gs_and_a_bad_bucket(
-    s3, gcs_endpoint: str, moto_endpoint: str, examples_dir: Path, digits_test, tmp_path: Path, start_server
+    s3, gcs_endpoint: str, s3_endpoint: str, examples_dir: Path, digits_test, tmp_path: Path, start_server
 ):
     """(``start_server`` last: the server stops before the storage servers it polls.)"""
     from gcsfs.core import GCSFileSystem
@@ -160,7 +117,7 @@ def test_config_file_mixes_s3_gs_and_a_bad_bucket(
     )
     server = start_server(
         f"--model_config_file={config}",
-        f"--s3_endpoint={moto_endpoint}",
+        f"--s3_endpoint={s3_endpoint}",
         f"--remote_cache_dir={tmp_path / 'cache'}",
         "--file_system_poll_wait_seconds=0.2",
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import requests
 
 from modelserve.protocols.tf_example import Feature, encode_example
 from modelserve.serving.warmup import predict_log, regress_log, write_tf_serving_warmup, write_warmup_json
+from servers import wait_for
 
 
 def version_statuses(server, model: str) -> dict[str, dict]:
@@ -21,14 +21,6 @@ def version_statuses(server, model: str) -> dict[str, dict]:
 
 def states(server, model: str) -> dict[str, str]:
     return {version: s["state"] for version, s in version_statuses(server, model).items()}
-
-
-def wait_for(condition, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        time.sleep(0.1)
 
 
 def good_half_plus_two_warmup(folder: Path) -> None:

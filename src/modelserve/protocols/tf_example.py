@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -86,3 +86,23 @@ def _varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+def serialized_examples(model_input: Any) -> list[bytes]:
+    """The serialized tf.Examples of a ``tensorflow.serving.Input`` (Classify, Regress, MultiInference); with
+    a context, context bytes + example bytes (a protobuf merge, so the example wins on shared features).
+
+    Raises InvalidArgument("Input is empty") when there are none, as TF Serving does."""
+    from modelserve.errors import InvalidArgument
+
+    kind = model_input.WhichOneof("kind")
+    if kind == "example_list":
+        serialized = [e.SerializeToString() for e in model_input.example_list.examples]
+    elif kind == "example_list_with_context":
+        context = model_input.example_list_with_context.context.SerializeToString()
+        serialized = [context + e.SerializeToString() for e in model_input.example_list_with_context.examples]
+    else:
+        serialized = []
+    if not serialized:
+        raise InvalidArgument("Input is empty")
+    return serialized

@@ -21,6 +21,7 @@ from modelserve.config import All, Latest, ModelConfig, Specific, VersionPolicy
 from modelserve.errors import FailedPrecondition, InvalidArgument, Unimplemented
 from modelserve.protocols import pb, tensor_proto
 from modelserve.protocols.grpc_common import aborting, unary_service
+from modelserve.protocols.tf_example import serialized_examples
 from modelserve.repository.remote import check_url, is_url
 from modelserve.serving.handle import ServedVersion
 from modelserve.serving.service import ModelService
@@ -83,17 +84,8 @@ def _matching_dtype(index: int, spec: TensorSpec, array: np.ndarray) -> np.ndarr
 
 
 def _examples(model_input: Any) -> np.ndarray:
-    """Serialized tf.Examples of an ``Input``; with context, context bytes + example bytes (a proto merge)."""
-    kind = model_input.WhichOneof("kind")
-    if kind == "example_list":
-        serialized = [e.SerializeToString() for e in model_input.example_list.examples]
-    elif kind == "example_list_with_context":
-        context = model_input.example_list_with_context.context.SerializeToString()
-        serialized = [context + e.SerializeToString() for e in model_input.example_list_with_context.examples]
-    else:
-        raise InvalidArgument("Input is empty")
-    if not serialized:
-        raise InvalidArgument("Input is empty")
+    """Serialized tf.Examples of an ``Input`` as a string tensor."""
+    serialized = serialized_examples(model_input)
     array = np.empty(len(serialized), dtype=object)
     array[:] = serialized
     return array

@@ -197,17 +197,9 @@ def _predict_call(request: Any, origin: str, model: LoadedModel) -> _Call:
 
 
 def _examples(model_input: Any) -> list[bytes]:
-    kind = model_input.WhichOneof("kind")
-    if kind == "example_list":
-        examples = [e.SerializeToString() for e in model_input.example_list.examples]
-    elif kind == "example_list_with_context":
-        context = model_input.example_list_with_context.context.SerializeToString()
-        examples = [context + e.SerializeToString() for e in model_input.example_list_with_context.examples]
-    else:
-        examples = []
-    if not examples:
-        raise InvalidArgument("Input is empty")
-    return examples
+    from modelserve.protocols.tf_example import serialized_examples
+
+    return serialized_examples(model_input)
 
 
 def _examples_call(signature_name: str, method: str, examples: list[bytes], origin: str, model: LoadedModel) -> _Call:

@@ -1,0 +1,86 @@
+"""Real ``modelserve serve`` processes on 127.0.0.1 for any test folder, and a bounded wait.
+
+``ServerProcess`` owns one server: free REST and gRPC ports, bounded waits for readiness, SIGTERM to stop.
+(A module with a name no other folder uses, so test modules and conftest files can import it.)
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+MODELSERVE = str(Path(sys.executable).parent / "modelserve")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    def __init__(self, *args: str, log_path: Path) -> None:
+        self.port = free_port()
+        self.grpc_port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [
+                MODELSERVE,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                f"--rest_api_port={self.port}",
+                f"--port={self.grpc_port}",
+                *args,
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 90, path: str = "/healthz") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if requests.get(self.url + path, timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"server not ready after {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 60, interval: float = 0.1) -> None:
+    """Poll ``condition`` until it is true; TimeoutError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise TimeoutError("condition not met")
