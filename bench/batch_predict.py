@@ -45,12 +45,13 @@ def best(repeats: int, run) -> float:
 
 def in_process(model_path: Path, images: np.ndarray, batch: int) -> tuple[float, float]:
     from modelserve import load_model
-    from modelserve.validation import coerce_inputs
+    from modelserve.serving.inputs import admit
+    from modelserve.types import InputRules
 
     model = load_model(model_path)
     signature = model.signatures["serving_default"]
     batches = [images[i : i + batch] for i in range(0, len(images), batch)]
-    ready = [coerce_inputs(signature, {"images": b}) for b in batches]
+    ready = [admit(signature, {"images": b}, InputRules.CAST) for b in batches]
 
     def ceiling() -> None:
         for inputs in ready:

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from modelserve import load_model
-from modelserve.validation import coerce_inputs
+from modelserve.serving.inputs import admit
+from modelserve.types import InputRules
 
 FORMATS = ("digits_onnx/1", "digits_tflite/1", "digits/1", "digits_keras/1")
 
@@ -49,7 +50,7 @@ def main(models: Path) -> None:
         signature = model.signatures["serving_default"]
         for batch in (1, 32):
             data = {"images": images[:batch]}
-            ready = coerce_inputs(signature, data)
+            ready = admit(signature, data, InputRules.CAST)
             repeats = 2000 if model.platform in ("onnx", "tflite") else 300
             p50, p90 = percentiles(lambda m=model, d=data: m.predict(d), repeats)
             ceiling, _ = percentiles(lambda m=model, r=ready: m.runtime.run("serving_default", r), repeats)

@@ -1,12 +1,17 @@
-"""Frozen, typed configuration, validated once at start-up. Imports nothing of ours.
+"""Frozen, typed configuration, validated once at start-up; every reader of a file or message format that
+fills these types is in :mod:`modelserve.config_io`. Imports only :mod:`modelserve.errors`.
 
 ModelConfig(name="half_plus_two", base_path=Path("/models/half_plus_two"), policy=Latest(1))
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from modelserve.errors import InvalidArgument
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,82 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class BatchingConfig:
+    """Dynamic batching with TF Serving's ``BatchingParameters`` names and defaults
+    (:func:`modelserve.config_io.read_batching_parameters` reads its text file)."""
+
+    max_batch_size: int = 1000
+    batch_timeout_micros: int = 0
+    max_enqueued_batches: int = 10
+    num_batch_threads: int = os.cpu_count() or 1
+    allowed_batch_sizes: tuple[int, ...] = ()
+    pad_variable_length_inputs: bool = False
+    enable_large_batch_splitting: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1 or self.num_batch_threads < 1 or self.max_enqueued_batches < 1:
+            raise InvalidArgument("max_batch_size, num_batch_threads and max_enqueued_batches must be positive")
+        sizes = self.allowed_batch_sizes
+        if sizes and (list(sizes) != sorted(set(sizes)) or sizes[-1] != self.max_batch_size):
+            raise InvalidArgument(
+                "allowed_batch_sizes must increase strictly and end with max_batch_size "
+                f"({self.max_batch_size}), got {list(sizes)}"
+            )
+
+
+DEFAULT_ROUTING_HEADER = "x-routing-key"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One weighted target: a version label or a version number (as text, e.g. ``"2"``)."""
+
+    target: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class Shadow:
+    target: str
+    fraction: float
+
+
+@dataclass(frozen=True)
+class TrafficPolicy:
+    routes: tuple[Route, ...] = ()
+    shadow: Shadow | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class TrafficConfig:
+    """Traffic policies by model name (:func:`modelserve.config_io.read_traffic_file`; the rules are in
+    :mod:`modelserve.serving.traffic`)."""
+
+    policies: Mapping[str, TrafficPolicy] = field(default_factory=dict)
+    routing_header: str = DEFAULT_ROUTING_HEADER
+
+
+@dataclass(frozen=True)
+class DispatchOptions:
+    """How the serving core runs calls (:class:`modelserve.serving.dispatch.Dispatcher`).
+
+    - ``max_in_flight``: calls running or waiting at once, beyond which calls are refused (Unavailable).
+    - ``model_threads``: size of the model thread pool (0: ``max(4, 2 * cores)``).
+    - ``inline_call_micros``: calls typically faster than this run on the event loop (0: never).
+    - ``batching``: the server's batching parameters (None: no batching); a version's own
+      ``LoadedModel.batching`` wins.
+    - ``graceful_shutdown_seconds``: how long a stop waits for calls in flight.
+    """
+
+    max_in_flight: int = 64
+    model_threads: int = 0
+    inline_call_micros: int = 200
+    batching: BatchingConfig | None = None
+    graceful_shutdown_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     """Everything ``modelserve serve`` needs; flags and environment are read into this in one place."""
 
@@ -62,7 +143,7 @@ class ServerConfig:
     grpc_max_message_bytes: int = 2**31 - 1
     serialize_as_tensor_content: bool = False
     monitoring_path: str | None = "/monitoring/prometheus/metrics"
-    batching: object | None = None  # a batching.config.BatchingConfig when --enable_batching
+    batching: BatchingConfig | None = None  # --enable_batching
     per_model_batching: bool = False  # a version's batching_params.pbtxt overrides `batching`
     file_system_poll_wait_seconds: float = 1.0
     rest_api_timeout_ms: int = 30_000
@@ -87,3 +168,12 @@ class ServerConfig:
     allow_version_labels_for_unavailable_models: bool = False
     traffic_config_file: Path | None = None
     admin_token: str | None = None
+
+    def dispatch_options(self) -> DispatchOptions:
+        return DispatchOptions(
+            max_in_flight=self.max_in_flight,
+            model_threads=self.model_threads,
+            inline_call_micros=self.inline_call_micros,
+            batching=self.batching,
+            graceful_shutdown_seconds=self.graceful_shutdown_seconds,
+        )

@@ -113,3 +113,41 @@ class PermissionDenied(ServingError):
 
 class ModelLoadError(FailedPrecondition):
     """A model file or folder could not be loaded (corrupt, truncated, unsupported, missing runtime)."""
+
+
+class SignatureNotFound(NotFound):
+    """The model has no signature of this name; ``signature`` is the name asked for. Front doors that owe
+    their clients another code or text (TF Serving's) translate it."""
+
+    def __init__(self, message: str, signature: str) -> None:
+        super().__init__(message)
+        self.signature = signature
+
+
+class RequestTooLarge(ResourceExhausted):
+    """The request body is over the server's limit (HTTP 413 on REST doors)."""
+
+
+_CLASS_OF_CODE: dict[Code, type[ServingError]] = {
+    Code.INVALID_ARGUMENT: InvalidArgument,
+    Code.NOT_FOUND: NotFound,
+    Code.FAILED_PRECONDITION: FailedPrecondition,
+    Code.UNAVAILABLE: Unavailable,
+    Code.RESOURCE_EXHAUSTED: ResourceExhausted,
+    Code.UNIMPLEMENTED: Unimplemented,
+    Code.INTERNAL: Internal,
+    Code.DEADLINE_EXCEEDED: DeadlineExceeded,
+    Code.UNAUTHENTICATED: Unauthenticated,
+    Code.PERMISSION_DENIED: PermissionDenied,
+}
+
+
+def error_of_code(code: Code, message: str) -> ServingError:
+    """A ServingError of the class for ``code`` (a plain ServingError carrying the code otherwise); what a
+    client of ours raises for a remote failure."""
+    cls = _CLASS_OF_CODE.get(code)
+    if cls is not None:
+        return cls(message)
+    exc = ServingError(message)
+    exc.code = code
+    return exc

@@ -4,9 +4,11 @@
     model.signatures["serving_default"].inputs      # {'images': TensorSpec(float32 [-1, 8, 8, 1])}
     model.predict({"images": batch})["class_index"]  # -> ndarray
 
-Inputs are checked and converted by :mod:`modelserve.validation`; every failure is a
-:class:`~modelserve.errors.ServingError` with a message the caller can act on, never a framework traceback.
-``predict`` is safe to call from several threads at once.
+``predict`` goes through the serving core's one door (a local :class:`~modelserve.serving.service.ModelService`
+with no network: the same input gate as the server, so a wrong dtype, rank or size is an
+:class:`~modelserve.errors.InvalidArgument` naming the input, never a framework crash). Every failure is a
+:class:`~modelserve.errors.ServingError` with a message the caller can act on. ``predict`` is safe to call
+from several threads at once; it runs the model on the calling thread.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import numpy as np
 from modelserve.errors import FailedPrecondition
 from modelserve.runtimes import registry
 from modelserve.runtimes.base import LoadedModel, RuntimeOptions
-from modelserve.types import DEFAULT_SIGNATURE, Signature
-from modelserve.validation import coerce_inputs
+from modelserve.serving.service import ModelService
+from modelserve.types import DEFAULT_SIGNATURE, InferRequest, InputRules, ModelRef, Signature
 
 
 class Model:
@@ -32,10 +34,12 @@ class Model:
         self.path: Path = loaded.path
         self.platform: str = loaded.platform
         self.signatures: Mapping[str, Signature] = loaded.signatures
+        self._ref = ModelRef(loaded.path.name or "model")
+        self._service = ModelService.local(loaded, self._ref.name)
 
     @property
     def runtime(self) -> LoadedModel:
-        """The runtime object (for the server and batch layers, which validate inputs themselves)."""
+        """The runtime object (for tools that inspect the framework's own model, e.g. ``inspect``)."""
         if self._loaded is None:
             raise FailedPrecondition(f"model {self.path} is closed")
         return self._loaded
@@ -46,14 +50,16 @@ class Model:
         ``inputs`` maps input names to arrays, nested lists or bytes/str (a bare value is accepted when the
         signature has one input). String outputs come back as object arrays of ``bytes``.
         """
-        runtime = self.runtime
-        spec = runtime.signature(signature)
-        return runtime.run(spec.name, coerce_inputs(spec, inputs, runtime.strict_shapes))
+        if self._loaded is None:
+            raise FailedPrecondition(f"model {self.path} is closed")
+        request = InferRequest(self._ref, inputs, signature, rules=InputRules.CAST)
+        return self._service.infer_now(request).outputs
 
     def close(self) -> None:
+        """Wait for calls in flight, then release the runtime (idempotent)."""
         if self._loaded is not None:
-            self._loaded.close()
             self._loaded = None
+            self._service.stop()
 
     def __enter__(self) -> Model:
         return self

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from modelserve.batching.config import BatchingConfig
+from modelserve.config import BatchingConfig
 from modelserve.batching.dynamic import DynamicBatcher
 from modelserve.errors import InvalidArgument, Unavailable
 

@@ -11,7 +11,8 @@ import pytest
 import requests
 from test_metrics import scrape, value
 
-from modelserve.batching.config import BatchingConfig, read_batching_parameters
+from modelserve.config import BatchingConfig
+from modelserve.config_io import read_batching_parameters
 from modelserve.errors import InvalidArgument
 
 

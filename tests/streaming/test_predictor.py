@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelserve.batching.config import BatchingConfig
+from modelserve.config import BatchingConfig
 from modelserve.errors import InvalidArgument
 from modelserve.runtimes.base import LoadedModel
 from modelserve.streaming.metrics import StreamMetrics

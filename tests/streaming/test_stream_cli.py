@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from modelserve.batching.config import BatchingConfig
+from modelserve.config import BatchingConfig
 from modelserve.cli import build_parser, main
 from modelserve.streaming.cli import _batching
 

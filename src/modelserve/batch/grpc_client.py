@@ -25,6 +25,7 @@ from modelserve.batch.rest_client import RemoteClient, require_default_signature
 from modelserve.batch.targets import ServerTarget
 from modelserve.errors import Code, Internal, ServingError
 from modelserve.protocols import pb, tensor_proto, v2_codec
+from modelserve.protocols.status import code_of_grpc
 from modelserve.types import DEFAULT_SIGNATURE
 
 Arrays = dict[str, np.ndarray]
@@ -61,7 +62,7 @@ class GrpcClient(RemoteClient):
         except grpc.RpcError as exc:
             status = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
             details = exc.details() if hasattr(exc, "details") else str(exc)
-            raise error(Code(status.value[0]), f"{self._where()}: {status.name}: {details}") from None
+            raise error(code_of_grpc(status), f"{self._where()}: {status.name}: {details}") from None
 
 
 class TfsGrpcClient(GrpcClient):

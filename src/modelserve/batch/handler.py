@@ -46,8 +46,8 @@ from modelserve.batch.rows import Row, fit_batch, split_rows, stack_rows
 from modelserve.errors import InvalidArgument
 from modelserve.runtimes import registry
 from modelserve.runtimes.base import RuntimeOptions
-from modelserve.types import DEFAULT_SIGNATURE
-from modelserve.validation import coerce_inputs
+from modelserve.serving.service import ModelService
+from modelserve.types import DEFAULT_SIGNATURE, InferRequest, InputRules, ModelRef
 
 #: Beam metrics namespace of the handler (Beam's built-in handlers use ``BeamML_<framework>``).
 METRICS_NAMESPACE = "BeamML_modelserve"
@@ -61,13 +61,15 @@ class LocalModel:
     """
 
     def __init__(self, resolved: ResolvedModel, signature: str, options: RuntimeOptions) -> None:
-        self._model = registry.load(resolved.path, resolved.platform, options)
+        model = registry.load(resolved.path, resolved.platform, options)
         try:
-            self._signature = self._model.signature(signature)
+            self._signature = model.signature(signature)
         except Exception:
-            self._model.close()
+            model.close()
             raise
-        self._info = ModelInfo.from_signature(resolved.model_id, self._signature, self._model.platform)
+        self._info = ModelInfo.from_signature(resolved.model_id, self._signature, model.platform)
+        self._ref = ModelRef(resolved.model_id)
+        self._service = ModelService.local(model, resolved.model_id)  # the serving core, with no network
 
     def info(self) -> ModelInfo:
         return self._info
@@ -75,11 +77,11 @@ class LocalModel:
     def run_rows(self, rows: Sequence[Row]) -> tuple[str, dict[str, np.ndarray]]:
         """Stack ``rows``, check them against the signature, run the model once: ``(model_id, outputs)``."""
         stacked = fit_batch(self._info, stack_rows(rows, self._info.input_names), len(rows))
-        inputs = coerce_inputs(self._signature, stacked, self._model.strict_shapes)
-        return self._info.model_id, self._model.run(self._signature.name, inputs)
+        request = InferRequest(self._ref, stacked, self._signature.name, rules=InputRules.CAST, api="beam")
+        return self._info.model_id, self._service.infer_now(request).outputs
 
     def close(self) -> None:
-        self._model.close()
+        self._service.stop()
 
 
 class ModelServeHandler(ModelHandler[Row, PredictionResult, LocalModel]):

@@ -48,8 +48,8 @@ from modelserve.batch.rest_client import RemoteClient, TfsRestClient, V2RestClie
 from modelserve.batch.rows import Row, fit_batch, stack_rows
 from modelserve.batch.targets import ServerTarget, parse_target
 from modelserve.errors import InvalidArgument, ServingError
+from modelserve.serving.inputs import convert
 from modelserve.types import DEFAULT_SIGNATURE, Signature, TensorSpec
-from modelserve.validation import coerce_inputs
 
 REMOTE_NAMESPACE = "BeamML_modelserve_remote"
 
@@ -228,4 +228,5 @@ class ServerModelHandler(RemoteModelHandler[Row, PredictionResult, RemoteClient]
 def _typed_inputs(info: ModelInfo, stacked: dict[str, Any], count: int) -> dict[str, np.ndarray]:
     """Inputs converted to the server's declared dtypes (V2 servers do not convert: FP64 is not FP32)."""
     signature = Signature.from_specs(info.signature, [TensorSpec(t.name, t.dtype, t.shape) for t in info.inputs], [])
-    return coerce_inputs(signature, fit_batch(info, stacked, count), check_shapes=False)
+    fitted = fit_batch(info, stacked, count)
+    return {name: convert(spec, fitted[name]) for name, spec in signature.inputs.items()}  # stacked by input name

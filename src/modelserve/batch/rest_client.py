@@ -88,7 +88,7 @@ class RestClient(RemoteClient):
             raise error(Code.UNAVAILABLE, f"{url}: cannot reach the server ({_reason(exc)})") from None
         if response.status_code != 200:
             raise error(
-                http_code(response.status_code),
+                http_code(response.status_code, response.headers.get("x-error-code")),
                 f"{url}: HTTP {response.status_code}: {_error_text(response)}",
                 retry_after_seconds(response.headers.get("Retry-After")),
             )

@@ -19,8 +19,8 @@ import numpy as np
 
 from modelserve.batch.info import ModelInfo
 from modelserve.errors import FailedPrecondition, InvalidArgument
+from modelserve.serving.inputs import convert
 from modelserve.types import TensorSpec
-from modelserve.validation import coerce_tensor
 
 Row = Mapping[str, Any] | Any
 Arrays = dict[str, np.ndarray]
@@ -126,7 +126,7 @@ def coerce_row(info: ModelInfo, row: Row) -> dict[str, np.ndarray]:
 
 def coerce_value(spec: TensorSpec, value: Any) -> np.ndarray:
     """One input of one row: dtype from ``spec``; reshaped when the element count fits a known shape."""
-    array = coerce_tensor(spec, value, check_shapes=False)
+    array = convert(spec, value)
     shape = spec.shape
     if shape is None or _fits(shape, array.shape):
         return array

@@ -8,7 +8,8 @@ the rank, with ``pad_variable_length_inputs``) queue together. A batch closes wh
 ``allowed_batch_sizes`` entry with copies of the first row), run once, and split back by recorded row
 counts. A task that would need more than ``max_enqueued_batches`` queued batches fails at once with
 ``Unavailable`` (HTTP 503); a task larger than ``max_batch_size`` fails unless
-``enable_large_batch_splitting`` splits it.
+``enable_large_batch_splitting`` splits it. Poison isolation: when a merged batch of several tasks fails,
+each task is run again alone, so only a task that fails alone fails; its batch-mates get their results.
 
 Threading: :meth:`DynamicBatcher.submit` and all bookkeeping run on the event loop; only the model call
 runs on the executor, so no locks are needed.
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from modelserve.batching.config import BatchingConfig
+from modelserve.config import BatchingConfig
 from modelserve.errors import FailedPrecondition, InvalidArgument, Unavailable
 
 Arrays = dict[str, np.ndarray]
@@ -159,10 +160,19 @@ class DynamicBatcher:
                     task.future.set_result({n: a[offset : offset + task.rows] for n, a in outputs.items()})
                 offset += task.rows
         except Exception as exc:
-            for task in tasks:
-                if not task.future.done():
+            live = [t for t in tasks if not t.future.done()]
+            if len(tasks) > 1:
+                for task in live:  # find the request that broke the batch: each one alone
+                    self._run_alone(task)
+            else:
+                for task in live:
                     task.future.set_exception(exc)
         self._dispatch()
+
+    def _run_alone(self, task: _Task) -> None:
+        self._busy += 1
+        future = asyncio.get_running_loop().run_in_executor(self._executor, self._run, dict(task.inputs), task.enqueued)
+        future.add_done_callback(lambda done: self._finish([task], done))
 
 
 def _pad_to_common_shape(parts: list[np.ndarray]) -> list[np.ndarray]:

@@ -1,8 +1,9 @@
 """Who a request was for, noted along the way so the front door can label its metrics.
 
 A front door creates a :class:`RequestRecord` and makes it current for the request (a ``ContextVar``, so
-each asyncio task has its own); the serving core fills in what it learns (:func:`note`: the model and
-version when a version is borrowed, the signature when it runs). Imports nothing of ours.
+each asyncio task has its own), then fills in what it learns (:func:`note`: the model it asked for, and the
+version, signature and route that answered, from the ``InferResponse``). The serving core never reads or
+writes it. Imports nothing of ours.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ class RequestRecord:
     model: str = ""
     version: str = ""
     signature: str = ""
-    routing_key: str = ""  # the sticky routing key the client sent, if any
     route: str = ""  # the traffic route (label or version) that picked the version, if routed
 
 

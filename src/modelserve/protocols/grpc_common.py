@@ -5,31 +5,48 @@ without generated stubs (our messages live in a private descriptor pool, see :mo
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 
-from modelserve.errors import ServingError
+from modelserve.errors import Code, ServingError
 from modelserve.metrics.record import CURRENT, RequestRecord
 from modelserve.protocols.status import grpc_status
 
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+log = logging.getLogger(__name__)
+
+
+def routing_key_of(context: grpc.aio.ServicerContext, service: Any) -> str | None:
+    """The traffic policy's sticky key from the call's metadata (``x-routing-key`` unless configured)."""
+    traffic = service.traffic
+    if not traffic.policies:
+        return None
+    for key, value in context.invocation_metadata() or ():
+        if key == traffic.routing_header:
+            return value if isinstance(value, str) else value.decode("latin-1")
+    return None
+
+
+def deadline_of(context: grpc.aio.ServicerContext, timeout: float | None) -> float | None:
+    """The model call's ``time.monotonic()`` deadline: the server's timeout or the client's deadline,
+    whichever comes first (None: neither)."""
+    remaining = context.time_remaining()
+    if timeout is not None and (remaining is None or timeout < remaining):
+        remaining = timeout
+    return None if remaining is None else time.monotonic() + remaining
 
 
 def aborting(handler: Handler) -> Handler:
-    """Turn ServingError into the gRPC status of its code, with its message; record the request's metrics."""
+    """Turn ServingError into the gRPC status of its code, with its message, and any other exception (a bug)
+    into INTERNAL naming it; record the request's metrics with the same status."""
 
     @functools.wraps(handler)
     async def wrapped(api: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
         record = RequestRecord(protocol=api.protocol, api=handler.__name__)
-        traffic = api.service.traffic
-        if traffic.policies:
-            for key, value in context.invocation_metadata() or ():
-                if key == traffic.routing_header:
-                    record.routing_key = value if isinstance(value, str) else value.decode("latin-1")
-                    break
         token = CURRENT.set(record)
         started = time.perf_counter()
         status = "OK"
@@ -38,6 +55,12 @@ def aborting(handler: Handler) -> Handler:
         except ServingError as exc:
             status = exc.code.name
             await context.abort(grpc_status(exc.code), truncate(exc.message))
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:  # never a bare UNKNOWN for a bug: INTERNAL, on the wire and in the metrics
+            status = Code.INTERNAL.name
+            log.exception("unhandled error in %s", handler.__name__)
+            await context.abort(grpc_status(Code.INTERNAL), truncate(f"Internal error: {type(exc).__name__}: {exc}"))
         finally:
             CURRENT.reset(token)
             api.service.metrics.observe_request(record, status, time.perf_counter() - started)

@@ -10,77 +10,44 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
+from google.protobuf import text_format
 
 from modelserve import dtypes
-from modelserve.config import All, Latest, ModelConfig, Specific, VersionPolicy
-from modelserve.errors import FailedPrecondition, InvalidArgument, Unimplemented
-from modelserve.protocols import pb, tensor_proto
-from modelserve.protocols.grpc_common import aborting, unary_service
+from modelserve.config import ModelConfig
+from modelserve.config_io import parse_model_config
+from modelserve.errors import FailedPrecondition, InvalidArgument, SignatureNotFound, Unimplemented
+from modelserve.protocols import pb, recorded, tensor_proto
+from modelserve.protocols.grpc_common import aborting, deadline_of, routing_key_of, unary_service
 from modelserve.protocols.tf_example import serialized_examples
-from modelserve.repository.remote import check_url, is_url
-from modelserve.serving.handle import ServedVersion
 from modelserve.serving.service import ModelService
-from modelserve.types import CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Signature, TensorSpec
-from modelserve.validation import check_shapes
+from modelserve.types import (
+    CLASSIFY_METHOD,
+    DEFAULT_SIGNATURE,
+    REGRESS_METHOD,
+    InferRequest,
+    InferResponse,
+    InputRules,
+    ModelRef,
+    Signature,
+)
 
 
-def _ref(model_spec: Any) -> tuple[str, int | None, str | None]:
+def _ref(model_spec: Any) -> ModelRef:
     if not model_spec.name:
         raise InvalidArgument("Missing ModelSpec")
     version = model_spec.version.value if model_spec.HasField("version") else None
     label = model_spec.version_label if model_spec.WhichOneof("version_choice") == "version_label" else None
-    return model_spec.name, version, label
+    return ModelRef(model_spec.name, version, label)
 
 
-def _signature(served: ServedVersion, name: str, for_examples: bool = False) -> Signature:
-    """TF Serving's messages: Predict's FAILED_PRECONDITION, Classify/Regress's INVALID_ARGUMENT."""
-    name = name or DEFAULT_SIGNATURE
-    signature = served.model.signatures.get(name)
-    if signature is None:
-        if for_examples:
-            raise InvalidArgument(f"No signature was found with the name: {name}")
-        raise FailedPrecondition(f'Serving signature key "{name}" not found.')
-    return signature
-
-
-def _echo_spec(target: Any, served: ServedVersion, signature_name: str) -> None:
-    target.name = served.model_name
-    target.version.value = served.version
-    target.signature_name = signature_name
-
-
-def _predict_inputs(signature: Signature, protos: Mapping[str, Any], strict_shapes: bool) -> dict[str, np.ndarray]:
-    sent, expected = set(protos), set(signature.inputs)
-    if sent != expected:
-        extra, missing = sorted(sent - expected), sorted(expected - sent)
-        raise InvalidArgument(
-            f"input size does not match signature: {len(sent)}!={len(expected)} len({{{','.join(sorted(sent))}}}) "
-            f"!= len({{{','.join(sorted(expected))}}}). Sent extra: {{{','.join(extra)}}}. "
-            f"Missing but required: {{{','.join(missing)}}}."
-        )
-    arrays = {}
-    for index, (name, spec) in enumerate(signature.inputs.items()):
-        array = tensor_proto.to_numpy(protos[name])
-        arrays[name] = _matching_dtype(index, spec, array)
-    if strict_shapes:
-        check_shapes(signature, arrays)
-    return arrays
-
-
-def _matching_dtype(index: int, spec: TensorSpec, array: np.ndarray) -> np.ndarray:
-    given = dtypes.by_numpy(array.dtype).name
-    if given == spec.dtype or (spec.quantization is not None and array.dtype.kind == "f"):
-        return array
-    expected_tf, given_tf = dtypes.by_name(spec.dtype).tf_name, dtypes.by_name(given).tf_name
-    raise InvalidArgument(
-        f"Expects arg[{index}] to be {expected_tf[3:].lower()} but {given_tf[3:].lower()} is provided "
-        f"(input '{spec.name}')"
-    )
+def _echo_spec(target: Any, response: InferResponse) -> None:
+    target.name = response.model_name
+    target.version.value = response.version
+    target.signature_name = response.signature
 
 
 def _examples(model_input: Any) -> np.ndarray:
@@ -119,36 +86,12 @@ def _fill_regression(result: Any, outputs: Mapping[str, np.ndarray], count: int)
         result.regressions.add().value = float(value)
 
 
-def _policy(message: Any) -> VersionPolicy:
-    kind = message.WhichOneof("policy_choice")
-    if kind == "all":
-        return All()
-    if kind == "specific":
-        return Specific(tuple(message.specific.versions))
-    if kind == "latest":
-        return Latest(message.latest.num_versions or 1)
-    return Latest(1)
-
-
 def model_configs(config: Any) -> tuple[ModelConfig, ...]:
-    """A ``ModelServerConfig`` message as our typed config."""
+    """A ``ModelServerConfig`` message as our typed config, read by the one reader of that format (the
+    ``--model_config_file`` reader, on the message's text form); relative base paths are refused."""
     if config.WhichOneof("config") != "model_config_list":
         raise InvalidArgument("only model_config_list configs are supported")
-    for c in config.model_config_list.config:
-        if not c.name:
-            raise InvalidArgument("a model config has no name")
-        if not is_url(c.base_path) and not Path(c.base_path).is_absolute():
-            raise InvalidArgument(f"base_path of model {c.name} must be absolute, got {c.base_path!r}")
-    return tuple(
-        ModelConfig(
-            name=c.name,
-            base_path=check_url(c.base_path) if is_url(c.base_path) else Path(c.base_path),
-            platform=c.model_platform or None,
-            policy=_policy(c.model_version_policy),
-            labels=tuple(sorted(c.version_labels.items())),
-        )
-        for c in config.model_config_list.config
-    )
+    return parse_model_config(text_format.MessageToString(config), "ReloadConfigRequest.config", allow_empty=True)
 
 
 class TfsGrpcApi:
@@ -165,52 +108,60 @@ class TfsGrpcApi:
         self.timeout = timeout
         self.tensor_content = tensor_content
 
+    def _deadline(self, context: grpc.aio.ServicerContext) -> float | None:
+        return deadline_of(context, self.timeout)
+
     @aborting
     async def predict(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        with self.service.borrow(*_ref(request.model_spec)) as served:
-            signature = _signature(served, request.model_spec.signature_name)
-            inputs = _predict_inputs(signature, request.inputs, served.model.strict_shapes)
-            wanted = list(request.output_filter)
-            if len(set(wanted)) != len(wanted):
-                duplicate = next(a for a in wanted if wanted.count(a) > 1)
-                raise InvalidArgument(f"duplicate output tensor alias: {duplicate}")
-            for alias in wanted:
-                if alias not in signature.outputs:
-                    raise InvalidArgument(
-                        f"output tensor alias not found in signature: {alias} Outputs expected to be in the set "
-                        f"{{{','.join(sorted(signature.outputs))}}}."
-                    )
-            outputs = await self.service.run(served, signature.name, inputs, self.timeout)
-            response = pb.PredictResponse()
-            _echo_spec(response.model_spec, served, signature.name)
-            for name in wanted or list(outputs):
-                response.outputs[name].CopyFrom(tensor_proto.from_numpy(outputs[name], self.tensor_content))
-            return response
+        inputs = {name: tensor_proto.to_numpy(proto) for name, proto in request.inputs.items()}
+        signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
+        infer = InferRequest(
+            _ref(request.model_spec), inputs, signature, outputs=tuple(request.output_filter),
+            routing_key=routing_key_of(context, self.service), deadline=self._deadline(context),
+            rules=InputRules.TF_SERVING, api="predict",
+        )  # fmt: skip
+        try:
+            answer = await recorded.infer(self.service, infer)
+        except SignatureNotFound as exc:
+            raise FailedPrecondition(f'Serving signature key "{exc.signature}" not found.') from None
+        response = pb.PredictResponse()
+        _echo_spec(response.model_spec, answer)
+        for name, array in answer.outputs.items():
+            response.outputs[name].CopyFrom(tensor_proto.from_numpy(array, self.tensor_content))
+        return response
 
-    async def _run_examples(self, request: Any, method: str) -> tuple[ServedVersion, Signature, dict, int]:
-        served = self.service.borrow(*_ref(request.model_spec))
-        with served:
-            signature = _signature(served, request.model_spec.signature_name, for_examples=True)
+    async def _run_examples(
+        self, request: Any, method: str, context: grpc.aio.ServicerContext
+    ) -> tuple[InferResponse, int]:
+        ref = _ref(request.model_spec)
+        name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+        try:
+            signature = self.service.signature(ref, name)
             _check_method(signature, method)
             examples = _examples(request.input)
-            inputs = {next(iter(signature.inputs)): examples}
-            outputs = await self.service.run(served, signature.name, inputs, self.timeout)
-        return served, signature, outputs, len(examples)
+            infer = InferRequest(
+                ref, {next(iter(signature.inputs)): examples}, signature.name,
+                routing_key=routing_key_of(context, self.service), deadline=self._deadline(context),
+                rules=InputRules.TF_SERVING, api="classify" if method == CLASSIFY_METHOD else "regress",
+            )  # fmt: skip
+            return await recorded.infer(self.service, infer), len(examples)
+        except SignatureNotFound as exc:
+            raise InvalidArgument(f"No signature was found with the name: {exc.signature}") from None
 
     @aborting
     async def classify(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        served, signature, outputs, count = await self._run_examples(request, CLASSIFY_METHOD)
+        answer, count = await self._run_examples(request, CLASSIFY_METHOD, context)
         response = pb.ClassificationResponse()
-        _echo_spec(response.model_spec, served, signature.name)
-        _fill_classification(response.result, outputs, count)
+        _echo_spec(response.model_spec, answer)
+        _fill_classification(response.result, answer.outputs, count)
         return response
 
     @aborting
     async def regress(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        served, signature, outputs, count = await self._run_examples(request, REGRESS_METHOD)
+        answer, count = await self._run_examples(request, REGRESS_METHOD, context)
         response = pb.RegressionResponse()
-        _echo_spec(response.model_spec, served, signature.name)
-        _fill_regression(response.result, outputs, count)
+        _echo_spec(response.model_spec, answer)
+        _fill_regression(response.result, answer.outputs, count)
         return response
 
     @aborting
@@ -231,13 +182,13 @@ class TfsGrpcApi:
             if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
                 raise Unimplemented(f"Unsupported signature method_name: {task.method_name}")
             sub = pb.ClassificationRequest(model_spec=task.model_spec, input=request.input)
-            served, signature, outputs, count = await self._run_examples(sub, task.method_name)
+            answer, count = await self._run_examples(sub, task.method_name, context)
             result = response.results.add()
-            _echo_spec(result.model_spec, served, signature.name)
+            _echo_spec(result.model_spec, answer)
             if task.method_name == CLASSIFY_METHOD:
-                _fill_classification(result.classification_result, outputs, count)
+                _fill_classification(result.classification_result, answer.outputs, count)
             else:
-                _fill_regression(result.regression_result, outputs, count)
+                _fill_regression(result.regression_result, answer.outputs, count)
         return response
 
     @aborting
@@ -248,21 +199,21 @@ class TfsGrpcApi:
                 raise InvalidArgument(f"Metadata field {field} is not supported")
         if not fields:
             raise InvalidArgument("GetModelMetadataRequest must specify at least one metadata_field")
-        with self.service.borrow(*_ref(request.model_spec)) as served:
-            signature_map = pb.SignatureDefMap()
-            for name, signature in served.model.signatures.items():
-                signature_map.signature_def[name].CopyFrom(signature_def(signature))
-            response = pb.GetModelMetadataResponse()
-            _echo_spec(response.model_spec, served, "")
-            response.model_spec.ClearField("signature_name")
-            response.metadata["signature_def"].CopyFrom(pb.pack_any(signature_map))
-            return response
+        view = recorded.describe(self.service, _ref(request.model_spec))
+        signature_map = pb.SignatureDefMap()
+        for name, signature in view.signatures.items():
+            signature_map.signature_def[name].CopyFrom(signature_def(signature))
+        response = pb.GetModelMetadataResponse()
+        response.model_spec.name = view.name
+        response.model_spec.version.value = view.version
+        response.metadata["signature_def"].CopyFrom(pb.pack_any(signature_map))
+        return response
 
     @aborting
     async def get_model_status(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        name, version, _label = _ref(request.model_spec)  # TF Serving ignores a label here
+        ref = _ref(request.model_spec)  # TF Serving ignores a label here
         response = pb.GetModelStatusResponse()
-        for status in self.service.statuses(name, version):
+        for status in self.service.statuses(ref.name, ref.version):
             entry = response.model_version_status.add()
             entry.version = status.version
             entry.state = int(status.state)

@@ -17,14 +17,21 @@ from urllib.parse import unquote
 import numpy as np
 
 from modelserve import dtypes
-from modelserve.errors import InvalidArgument
+from modelserve.errors import InvalidArgument, NotFound, SignatureNotFound
 from modelserve.metrics.record import note
-from modelserve.protocols import tfs_json
-from modelserve.serving.handle import ServedVersion
+from modelserve.protocols import recorded, tfs_json
 from modelserve.serving.service import ModelService
 from modelserve.serving.state import VersionStatus
-from modelserve.types import CLASSIFY_METHOD, REGRESS_METHOD, Signature, TensorSpec
-from modelserve.validation import check_shapes
+from modelserve.types import (
+    CLASSIFY_METHOD,
+    REGRESS_METHOD,
+    InferRequest,
+    InferResponse,
+    InputRules,
+    ModelRef,
+    Signature,
+    TensorSpec,
+)
 
 _INFER_URL = re.compile(
     r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
@@ -64,14 +71,23 @@ def _version(text: str | None) -> int | None:
     return value
 
 
-async def handle(service: ModelService, method: str, raw_path: str, body: bytes, timeout: float) -> RestResponse:
-    """Serve one ``/v1/...`` request (the path has already matched ``(?i)/v1/.*``)."""
+async def handle(
+    service: ModelService,
+    method: str,
+    raw_path: str,
+    body: bytes,
+    deadline: float | None = None,
+    routing_key: str | None = None,
+) -> RestResponse:
+    """Serve one ``/v1/...`` request (the path has already matched ``(?i)/v1/.*``). ``deadline`` is a
+    ``time.monotonic()`` instant for model calls; ``routing_key`` the traffic policy's sticky key."""
     if method == "POST":
         match = _INFER_URL.fullmatch(raw_path)
         if match:
             name, version, label, verb = match.groups()
             note(api=verb.lower())
-            return await _infer(service, unquote(name), _version(version), _label(label), verb.lower(), body, timeout)
+            ref = ModelRef(unquote(name), _version(version), _label(label))
+            return await _infer(service, ref, verb.lower(), body, deadline, routing_key)
     elif method == "GET":
         match = _MODEL_URL.fullmatch(raw_path)
         if match:
@@ -113,12 +129,15 @@ def list_models(service: ModelService) -> dict[str, Any]:
     """Our addition (TF Serving answers 400): every configured model with its versions and labels."""
     models = []
     for name in service.model_names():
-        manager = service.manager(name)
+        try:
+            statuses = service.statuses(name)
+        except NotFound:  # no version seen yet
+            statuses = []
         models.append(
             {
                 "name": name,
-                "versions": [_status_json(s) for s in manager.statuses()],
-                "labels": {label: str(v) for label, v in sorted(manager.labels.items())},
+                "versions": [_status_json(s) for s in statuses],
+                "labels": {label: str(v) for label, v in sorted(service.labels(name).items())},
             }
         )
     return {"models": models}
@@ -143,23 +162,21 @@ def signature_def_json(signature: Signature) -> dict[str, Any]:
 
 
 def _metadata(service: ModelService, name: str, version: int | None, label: str | None) -> RestResponse:
-    with service.borrow(name, version, label) as served:
-        signatures = served.model.signatures
-        body = {
-            "model_spec": {"name": name, "signature_name": "", "version": str(served.version)},
-            "metadata": {"signature_def": {"signature_def": {n: signature_def_json(s) for n, s in signatures.items()}}},
-        }
-        return RestResponse(_json(body), version=served.version)
+    view = recorded.describe(service, ModelRef(name, version, label))
+    body = {
+        "model_spec": {"name": name, "signature_name": "", "version": str(view.version)},
+        "metadata": {
+            "signature_def": {"signature_def": {n: signature_def_json(s) for n, s in view.signatures.items()}}
+        },
+    }
+    return RestResponse(_json(body), version=view.version)
 
 
 # ---- inference ----
 
 
-def _signature(served: ServedVersion, name: str) -> Signature:
-    signature = served.model.signatures.get(name)
-    if signature is None:
-        raise InvalidArgument(f'Serving signature name: "{name}" not found in signature def')
-    return signature
+def _signature_not_found(name: str) -> InvalidArgument:
+    return InvalidArgument(f'Serving signature name: "{name}" not found in signature def')
 
 
 _EXPECTED_METHOD = {
@@ -169,33 +186,41 @@ _EXPECTED_METHOD = {
 
 
 async def _infer(
-    service: ModelService,
-    name: str,
-    version: int | None,
-    label: str | None,
-    verb: str,
-    body: bytes,
-    timeout: float,
+    service: ModelService, ref: ModelRef, verb: str, body: bytes, deadline: float | None, routing_key: str | None
 ) -> RestResponse:
+    """Predict, classify or regress: decode by the signature, ``service.infer``, encode."""
     document = tfs_json.parse_json(body)
     signature_name = tfs_json.signature_name_of(document)
-    with service.borrow(name, version, label) as served:
-        signature = _signature(served, signature_name)
-        if verb == "predict":
-            request = tfs_json.decode_predict(document, signature)
-            if served.model.strict_shapes:
-                check_shapes(signature, request.inputs)
-            outputs = await service.run(served, signature.name, request.inputs, timeout)
-            return RestResponse(tfs_json.encode_predict(outputs, request.row_format), version=served.version)
-        kind, method = _EXPECTED_METHOD[verb]
-        if signature.method_name != method:
-            raise InvalidArgument(f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}")
-        examples = tfs_json.decode_classify_regress(document)
-        input_name = next(iter(signature.inputs))
-        inputs = {input_name: _object_array(examples)}
-        outputs = await service.run(served, signature.name, inputs, timeout)
-        encode = tfs_json.encode_classify if verb == "classify" else tfs_json.encode_regress
-        return RestResponse(encode(outputs, len(examples)), version=served.version)
+    try:
+        signature = service.signature(ref, signature_name)
+    except SignatureNotFound:
+        raise _signature_not_found(signature_name) from None
+    if verb == "predict":
+        decoded = tfs_json.decode_predict(document, signature)
+        request = InferRequest(
+            ref, decoded.inputs, signature.name, routing_key=routing_key, deadline=deadline,
+            rules=InputRules.TF_SERVING, api=verb,
+        )  # fmt: skip
+        response = await _call(service, request)
+        return RestResponse(tfs_json.encode_predict(response.outputs, decoded.row_format), version=response.version)
+    kind, method = _EXPECTED_METHOD[verb]
+    if signature.method_name != method:
+        raise InvalidArgument(f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}")
+    examples = tfs_json.decode_classify_regress(document)
+    inputs = {next(iter(signature.inputs)): _object_array(examples)}
+    request = InferRequest(
+        ref, inputs, signature.name, routing_key=routing_key, deadline=deadline, rules=InputRules.TF_SERVING, api=verb
+    )
+    response = await _call(service, request)
+    encode = tfs_json.encode_classify if verb == "classify" else tfs_json.encode_regress
+    return RestResponse(encode(response.outputs, len(examples)), version=response.version)
+
+
+async def _call(service: ModelService, request: InferRequest) -> InferResponse:
+    try:
+        return await recorded.infer(service, request)
+    except SignatureNotFound as exc:  # the version changed under the request
+        raise _signature_not_found(exc.signature) from None
 
 
 def _object_array(items: list[bytes]) -> np.ndarray:

@@ -17,16 +17,16 @@ Requests (:func:`decode_infer_request`):
   which keeps the conversion vectorised.
 - BF16 is :class:`~modelserve.errors.Unimplemented` (numpy has no bfloat16), as are shared-memory tensors and
   the classification extension.
-- Datatypes are not compared with the model's here: :func:`check_against_signature` does that, as strictly as
+- Datatypes are not compared with the model's here: the serving core's input gate does that, as strictly as
   Triton (no coercion).
 
 Responses (:func:`encode_infer_response`):
 
-- Outputs are those requested, in request order, or all of them in the model's order when none were named. An
-  output is binary when its ``binary_data`` parameter says so, else when the request parameter
-  ``binary_data_output`` is true. Binary outputs carry ``"parameters": {"binary_data_size": n}`` and no ``data``;
-  their bytes follow the JSON in output order, and the JSON length is returned for the
-  ``Inference-Header-Content-Length`` header.
+- Outputs are those the serving core answered with (the requested ones, in request order, already checked; or
+  all of them in the model's order when none were named). An output is binary when its ``binary_data``
+  parameter says so, else when the request parameter ``binary_data_output`` is true. Binary outputs carry
+  ``"parameters": {"binary_data_size": n}`` and no ``data``; their bytes follow the JSON in output order, and
+  the JSON length is returned for the ``Inference-Header-Content-Length`` header.
 - JSON ``data`` is flat and row-major. Non-finite floats are written as the bare tokens ``NaN``, ``Infinity`` and
   ``-Infinity``, exactly as Triton does (its writer sets rapidjson's ``kWriteNanAndInfFlag``): lossless, and read
   back by tritonclient and Python's ``json``, though not by strict JSON parsers (browsers' ``JSON.parse``,
@@ -60,9 +60,8 @@ from modelserve.errors import Internal, InvalidArgument, Unimplemented
 from modelserve.types import Signature, TensorSpec
 
 __all__ = [
-    "InferRequest",
     "RequestedOutput",
-    "check_against_signature",
+    "V2Request",
     "decode_infer_request",
     "encode_infer_response",
     "error_body",
@@ -106,8 +105,8 @@ class RequestedOutput:
 
 
 @dataclass(frozen=True)
-class InferRequest:
-    """A decoded V2 inference request.
+class V2Request:
+    """A decoded V2 inference request body (the serving core's ``InferRequest`` is built from it).
 
     ``inputs`` are in the order sent, each already of the numpy dtype of its ``input_datatypes`` entry (BYTES:
     object arrays of ``bytes``). ``outputs`` is empty when the request named none (meaning all).
@@ -124,7 +123,7 @@ class InferRequest:
 # --------------------------------------------------------------------------------------------- requests
 
 
-def decode_infer_request(body: bytes, header_length: int | None) -> InferRequest:
+def decode_infer_request(body: bytes, header_length: int | None) -> V2Request:
     """Decode a V2 infer body; ``header_length`` is ``Inference-Header-Content-Length`` (``None``: all JSON)."""
     view = memoryview(body)
     if header_length is not None and not 0 <= header_length <= len(view):
@@ -141,7 +140,7 @@ def decode_infer_request(body: bytes, header_length: int | None) -> InferRequest
     parameters = _object(request.get("parameters"), "request 'parameters'")
     inputs, datatypes = _decode_inputs(request.get("inputs"), binary)
     binary.finish()
-    return InferRequest(
+    return V2Request(
         id=request_id,
         parameters=parameters,
         inputs=inputs,
@@ -432,53 +431,6 @@ def _text(shape: tuple[int, ...] | list[int]) -> str:
     return "[" + ", ".join(map(str, shape)) + "]"
 
 
-# --------------------------------------------------------------------------------------------- signature check
-
-
-def check_against_signature(
-    request_inputs: dict[str, np.ndarray], datatypes: dict[str, str], signature: Signature
-) -> dict[str, np.ndarray]:
-    """Check names, datatypes (strictly, no coercion) and shapes against ``signature``; return inputs in its order.
-
-    Every signature input must be sent and no other; the V2 datatype must be the spec's exactly; the rank and every
-    dimension other than ``-1`` must match (a spec of unknown rank takes any shape).
-    """
-    specs = signature.inputs
-    for name in request_inputs:
-        if name not in specs:
-            raise InvalidArgument(
-                f"unknown input '{name}' for signature '{signature.name}'; it takes: {', '.join(specs)}"
-            )
-    checked: dict[str, np.ndarray] = {}
-    for name, spec in specs.items():
-        if name not in request_inputs:
-            raise InvalidArgument(
-                f"missing input '{name}' for signature '{signature.name}'; it takes: {', '.join(specs)}"
-            )
-        expected = _spec_datatype(spec)
-        if expected is None:
-            raise Unimplemented(f"input '{name}' is {spec.dtype}, which the V2 protocol cannot carry")
-        if datatypes[name] != expected:
-            raise InvalidArgument(f"input '{name}' has datatype {datatypes[name]} but the model expects {expected}")
-        array = request_inputs[name]
-        if not _shape_fits(array.shape, spec.shape):
-            raise InvalidArgument(
-                f"input '{name}' has shape {_text(array.shape)} but the model expects {spec.shape_text()}"
-            )
-        checked[name] = array
-    return checked
-
-
-def _spec_datatype(spec: TensorSpec) -> str | None:
-    return by_name(spec.dtype).v2_name
-
-
-def _shape_fits(shape: tuple[int, ...], expected: tuple[int, ...] | None) -> bool:
-    if expected is None:
-        return True
-    return len(shape) == len(expected) and all(want in (-1, got) for got, want in zip(shape, expected))
-
-
 # --------------------------------------------------------------------------------------------- responses
 
 
@@ -492,8 +444,8 @@ def encode_infer_response(
 ) -> tuple[bytes, int | None]:
     """Encode a V2 infer response: ``(body, JSON header length)``, the length ``None`` when nothing is binary.
 
-    Unknown requested outputs are :class:`~modelserve.errors.InvalidArgument`; see the module docstring for which
-    outputs go as binary and how non-finite floats are written.
+    ``outputs`` are the answered outputs in answer order; ``requested`` gives their ``binary_data`` choices. See
+    the module docstring for which outputs go as binary and how non-finite floats are written.
     """
     tensors: list[dict[str, Any]] = []
     chunks: list[memoryview] = []
@@ -515,15 +467,11 @@ def encode_infer_response(
 def _selected(
     outputs: dict[str, np.ndarray], requested: list[RequestedOutput], binary_default: bool
 ) -> list[tuple[str, np.ndarray, bool]]:
-    if not requested:
-        return [(name, array, binary_default) for name, array in outputs.items()]
-    selected = []
-    for output in requested:
-        if output.name not in outputs:
-            raise InvalidArgument(f"unknown output '{output.name}'; the model has: {', '.join(outputs)}")
-        binary = binary_default if output.binary is None else output.binary
-        selected.append((output.name, outputs[output.name], binary))
-    return selected
+    choices = {output.name: output.binary for output in requested}
+    return [
+        (name, array, binary_default if choices.get(name) is None else bool(choices[name]))
+        for name, array in outputs.items()
+    ]
 
 
 def _encode_output(name: str, array: np.ndarray, binary: bool) -> tuple[dict[str, Any], memoryview | None]:
@@ -618,6 +566,10 @@ def model_metadata(name: str, versions: list[str], platform: str, signature: Sig
             "outputs": [_tensor_metadata(spec) for spec in signature.outputs.values()],
         }
     )
+
+
+def _spec_datatype(spec: TensorSpec) -> str | None:
+    return by_name(spec.dtype).v2_name
 
 
 def _tensor_metadata(spec: TensorSpec) -> dict[str, Any]:

@@ -15,11 +15,12 @@ import grpc
 import numpy as np
 
 from modelserve import __version__, dtypes
-from modelserve.errors import InvalidArgument, NotFound, ServingError
-from modelserve.protocols import pb, v2_codec
-from modelserve.protocols.grpc_common import aborting, unary_service
+from modelserve.errors import InvalidArgument, ServingError
+from modelserve.protocols import pb, recorded, v2_codec
+from modelserve.protocols.grpc_common import aborting, deadline_of, routing_key_of, unary_service
+from modelserve.protocols.v2_rest import default_signature
 from modelserve.serving.service import ModelService
-from modelserve.types import DEFAULT_SIGNATURE
+from modelserve.types import DEFAULT_SIGNATURE, InferRequest, InputRules, ModelRef
 
 _CONTENTS_FIELD = {
     "BOOL": "bool_contents",
@@ -86,15 +87,17 @@ def _input_array(tensor: Any, raw: bytes | None) -> np.ndarray:
 _FIXED_WIDTH = {"fp32_contents": "<f4", "fp64_contents": "<f8"}
 
 
-def decode_model_infer(request: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def decode_model_infer(request: Any) -> dict[str, np.ndarray]:
+    """The inputs of a ``ModelInferRequest``, each of its datatype's numpy dtype (BYTES: object arrays)."""
     raw = list(request.raw_input_contents)
     if raw and len(raw) != len(request.inputs):
         raise InvalidArgument(f"{len(raw)} raw_input_contents for {len(request.inputs)} inputs")
-    arrays, datatypes = {}, {}
+    arrays = {}
     for index, tensor in enumerate(request.inputs):
+        if tensor.name in arrays:
+            raise InvalidArgument(f"input '{tensor.name}' appears more than once")
         arrays[tensor.name] = _input_array(tensor, raw[index] if raw else None)
-        datatypes[tensor.name] = tensor.datatype
-    return arrays, datatypes
+    return arrays
 
 
 class V2GrpcApi:
@@ -115,10 +118,10 @@ class V2GrpcApi:
     @aborting
     async def model_ready(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            available = self.service.manager(request.name).available_versions()
             version = parse_version(request.version)
-        except (NotFound, InvalidArgument):
+        except InvalidArgument:
             return pb.ModelReadyResponse(ready=False)
+        available = self.service.available_versions(request.name)
         return pb.ModelReadyResponse(ready=(version in available) if version is not None else bool(available))
 
     @aborting
@@ -129,30 +132,26 @@ class V2GrpcApi:
 
     @aborting
     async def model_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        version = parse_version(request.version)
-        with self.service.borrow(request.name, version) as served:
-            signature = served.model.signature(DEFAULT_SIGNATURE)
-            response = pb.ModelMetadataResponse(
-                name=request.name,
-                versions=[str(v) for v in self.service.manager(request.name).available_versions()],
-                platform=v2_codec.platform_name(served.model.platform),
-            )
-            for target, specs in ((response.inputs, signature.inputs), (response.outputs, signature.outputs)):
-                for spec in specs.values():
-                    target.add(
-                        name=spec.name,
-                        datatype=dtypes.by_name(spec.dtype).v2_name or spec.dtype,
-                        shape=list(spec.shape) if spec.shape is not None else [-1],
-                    )
-            return response
+        view = recorded.describe(self.service, ModelRef(request.name, parse_version(request.version)))
+        signature = default_signature(view)
+        response = pb.ModelMetadataResponse(
+            name=request.name,
+            versions=[str(v) for v in self.service.available_versions(request.name)],
+            platform=v2_codec.platform_name(view.platform),
+        )
+        for target, specs in ((response.inputs, signature.inputs), (response.outputs, signature.outputs)):
+            for spec in specs.values():
+                target.add(
+                    name=spec.name,
+                    datatype=dtypes.by_name(spec.dtype).v2_name or spec.dtype,
+                    shape=list(spec.shape) if spec.shape is not None else [-1],
+                )
+        return response
 
     @aborting
     async def model_config(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        version = parse_version(request.version)
-        with self.service.borrow(request.name, version) as served:
-            config = v2_codec.model_config(
-                request.name, served.model.platform, served.model.signature(DEFAULT_SIGNATURE)
-            )
+        view = recorded.describe(self.service, ModelRef(request.name, parse_version(request.version)))
+        config = v2_codec.model_config(request.name, view.platform, default_signature(view))
         message = pb.V2ModelConfig(name=config["name"], platform=config["platform"], max_batch_size=0)
         for target, tensors in ((message.input, config["input"]), (message.output, config["output"])):
             for tensor in tensors:
@@ -161,24 +160,20 @@ class V2GrpcApi:
 
     @aborting
     async def model_infer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        arrays, datatypes = decode_model_infer(request)
-        version = parse_version(request.model_version)
+        arrays = decode_model_infer(request)
         parameters = request.parameters
-        signature_name = (
-            parameters["signature_name"].string_param if "signature_name" in parameters else DEFAULT_SIGNATURE
-        )
-        with self.service.borrow(request.model_name, version) as served:
-            signature = served.model.signature(signature_name)
-            inputs = v2_codec.check_against_signature(arrays, datatypes, signature)
-            outputs = await self.service.run(served, signature.name, inputs, self.timeout)
-        wanted = [o.name for o in request.outputs] or list(outputs)
+        signature = parameters["signature_name"].string_param if "signature_name" in parameters else DEFAULT_SIGNATURE
+        infer = InferRequest(
+            ModelRef(request.model_name, parse_version(request.model_version)), arrays, signature,
+            outputs=tuple(o.name for o in request.outputs), routing_key=routing_key_of(context, self.service),
+            deadline=deadline_of(context, self.timeout), request_id=request.id, rules=InputRules.V2, api="infer",
+        )  # fmt: skip
+        answer = await recorded.infer(self.service, infer)
         response = pb.ModelInferResponse(
-            model_name=request.model_name, model_version=str(served.version), id=request.id
+            model_name=request.model_name, model_version=str(answer.version), id=request.id
         )
-        for name in wanted:
-            if name not in outputs:
-                raise InvalidArgument(f"unknown output '{name}'; the model has: {', '.join(outputs)}")
-            array = np.asarray(outputs[name])
+        for name, output in answer.outputs.items():
+            array = np.asarray(output)
             datatype, raw = v2_codec.to_raw(name, array)
             response.outputs.add(name=name, datatype=datatype, shape=list(array.shape))
             response.raw_output_contents.append(raw)

@@ -15,10 +15,10 @@ from urllib.parse import unquote
 from modelserve import __version__
 from modelserve.errors import InvalidArgument, NotFound
 from modelserve.metrics.record import note
-from modelserve.protocols import v2_codec
+from modelserve.protocols import recorded, v2_codec
 from modelserve.protocols.tfs_rest import RestResponse
 from modelserve.serving.service import ModelService
-from modelserve.types import DEFAULT_SIGNATURE
+from modelserve.types import DEFAULT_SIGNATURE, InferRequest, InputRules, ModelRef, ModelView, Signature
 
 EXTENSIONS = ("binary_tensor_data", "model_repository")
 _MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/([0-9]+))?(/ready|/infer|/config)?")
@@ -26,8 +26,15 @@ _REPOSITORY = re.compile(r"/v2/repository/models/([^/]+)/(load|unload)")
 
 
 async def handle(
-    service: ModelService, method: str, path: str, headers: dict[bytes, bytes], body: bytes, timeout: float | None
+    service: ModelService,
+    method: str,
+    path: str,
+    headers: dict[bytes, bytes],
+    body: bytes,
+    deadline: float | None = None,
+    routing_key: str | None = None,
 ) -> RestResponse:
+    """Serve one ``/v2...`` request; ``deadline`` (``time.monotonic()``) bounds the model call."""
     if path == "/v2" and method == "GET":
         return RestResponse(v2_codec.server_metadata("modelserve", __version__, list(EXTENSIONS)))
     if path in ("/v2/health/live", "/v2/health/ready") and method == "GET":
@@ -52,29 +59,34 @@ async def handle(
         if verb is None and method == "GET":
             return _metadata(service, name, version)
         if verb == "/config" and method == "GET":
-            with service.borrow(name, version) as served:
-                config = v2_codec.model_config(name, served.model.platform, served.model.signature(DEFAULT_SIGNATURE))
+            view = recorded.describe(service, ModelRef(name, version))
+            config = v2_codec.model_config(name, view.platform, default_signature(view))
             return RestResponse(v2_codec.json_bytes(config))
         if verb == "/ready" and method == "GET":
             return _ready(service, name, version)
         if verb == "/infer" and method == "POST":
-            return await _infer(service, name, version, headers, body, timeout)
+            return await _infer(service, ModelRef(name, version), headers, body, deadline, routing_key)
     raise NotFound(f"unknown V2 endpoint: {method} {path}")
 
 
+def default_signature(view: ModelView) -> Signature:
+    """The signature V2 metadata describes: ``serving_default`` (NotFound when the model has none)."""
+    signature = view.signatures.get(DEFAULT_SIGNATURE)
+    if signature is None:
+        known = ", ".join(sorted(view.signatures)) or "none"
+        raise NotFound(f"signature {DEFAULT_SIGNATURE!r} not found; this model has: {known}")
+    return signature
+
+
 def _metadata(service: ModelService, name: str, version: int | None) -> RestResponse:
-    with service.borrow(name, version) as served:
-        signature = served.model.signature(DEFAULT_SIGNATURE)
-        versions = [str(v) for v in service.manager(name).available_versions()]
-        body = v2_codec.model_metadata(name, versions, served.model.platform, signature)
-        return RestResponse(body, version=served.version)
+    view = recorded.describe(service, ModelRef(name, version))
+    versions = [str(v) for v in service.available_versions(name)]
+    body = v2_codec.model_metadata(name, versions, view.platform, default_signature(view))
+    return RestResponse(body, version=view.version)
 
 
 def _ready(service: ModelService, name: str, version: int | None) -> RestResponse:
-    try:
-        available = service.manager(name).available_versions()
-    except NotFound:
-        available = []
+    available = service.available_versions(name)
     return _readiness(version in available if version is not None else bool(available))
 
 
@@ -85,28 +97,29 @@ def _readiness(ready: bool) -> RestResponse:
 
 async def _infer(
     service: ModelService,
-    name: str,
-    version: int | None,
+    ref: ModelRef,
     headers: dict[bytes, bytes],
     body: bytes,
-    timeout: float | None,
+    deadline: float | None,
+    routing_key: str | None,
 ) -> RestResponse:
     header = headers.get(b"inference-header-content-length")
     if header is not None and not header.isdigit():
         raise InvalidArgument(
             f"Inference-Header-Content-Length must be a number, got {header.decode(errors='replace')!r}"
         )
-    request = v2_codec.decode_infer_request(body, int(header) if header is not None else None)
-    signature_name = request.parameters.get("signature_name", DEFAULT_SIGNATURE)
+    decoded = v2_codec.decode_infer_request(body, int(header) if header is not None else None)
+    signature_name = decoded.parameters.get("signature_name", DEFAULT_SIGNATURE)
     if not isinstance(signature_name, str):
         raise InvalidArgument(f"parameter 'signature_name' must be a string, got {signature_name!r}")
-    with service.borrow(name, version) as served:
-        signature = served.model.signature(signature_name)
-        inputs = v2_codec.check_against_signature(request.inputs, request.input_datatypes, signature)
-        outputs = await service.run(served, signature.name, inputs, timeout)
-        payload, json_length = v2_codec.encode_infer_response(
-            name, str(served.version), request.id, outputs, request.outputs, request.binary_output_default
-        )
+    request = InferRequest(
+        ref, decoded.inputs, signature_name, outputs=tuple(o.name for o in decoded.outputs), routing_key=routing_key,
+        deadline=deadline, request_id=decoded.id, parameters=decoded.parameters, rules=InputRules.V2, api="infer",
+    )  # fmt: skip
+    response = await recorded.infer(service, request)
+    payload, json_length = v2_codec.encode_infer_response(
+        ref.name, str(response.version), decoded.id, response.outputs, decoded.outputs, decoded.binary_output_default
+    )
     extra = [] if json_length is None else [(b"inference-header-content-length", str(json_length).encode())]
     content_type = b"application/octet-stream" if json_length is not None else b"application/json"
-    return RestResponse(payload, version=served.version, headers=tuple(extra), content_type=content_type)
+    return RestResponse(payload, version=response.version, headers=tuple(extra), content_type=content_type)

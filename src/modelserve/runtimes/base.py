@@ -2,8 +2,8 @@
 
 A runtime module (``runtimes/onnx.py``, ...) is the only place a framework is imported. It exposes
 ``load(path: Path, options: RuntimeOptions) -> LoadedModel``. Runtimes never see requests, headers or
-protocols: callers (the in-memory :class:`~modelserve.model.Model`, and later the server's batcher) hand them
-inputs already validated against the signature by :mod:`modelserve.validation`.
+protocols: the serving core hands them inputs already admitted by the input gate
+(:mod:`modelserve.serving.inputs`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modelserve.errors import NotFound
+from modelserve.errors import NotFound, SignatureNotFound
 from modelserve.types import Signature
 
 
@@ -48,8 +48,9 @@ class LoadedModel(abc.ABC):
     platform: str
     path: Path
     signatures: Mapping[str, Signature]
-    #: Whether callers must check input shapes against the signature. False where the framework itself
-    #: decides (TensorFlow graphs), so that what TensorFlow Serving accepts, we accept.
+    #: How the input gate checks shapes: True, the declared rank and every known dimension exactly; False
+    #: (TensorFlow graphs), TF Serving's leniency for inputs of rank 2 or less (``[N]`` for ``[-1, 1]``),
+    #: see :func:`modelserve.serving.inputs.shape_fits`.
     strict_shapes: bool = True
     #: This version's own batching parameters (a ``BatchingConfig`` from its ``batching_params.pbtxt`` with
     #: ``--enable_per_model_batching_parameters``); None: the server's.
@@ -61,14 +62,14 @@ class LoadedModel(abc.ABC):
             return self.signatures[name]
         except KeyError:
             known = ", ".join(sorted(self.signatures)) or "none"
-            raise NotFound(f"signature {name!r} not found; this model has: {known}") from None
+            raise SignatureNotFound(f"signature {name!r} not found; this model has: {known}", name) from None
 
     @abc.abstractmethod
     def run(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run a whole batch.
 
-        ``inputs`` holds exactly the signature's input names, with dtypes and shapes that passed
-        :func:`modelserve.validation.coerce_inputs` (string tensors are object arrays of ``bytes``).
+        ``inputs`` holds exactly the signature's input names, with dtypes and shapes that passed the input
+        gate (:func:`modelserve.serving.inputs.admit`; string tensors are object arrays of ``bytes``).
         Returns every output of the signature as a numpy array (strings as object arrays of ``bytes``).
         Framework failures are raised as :class:`~modelserve.errors.ServingError`, never raw.
         """

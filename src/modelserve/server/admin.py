@@ -24,10 +24,10 @@ from typing import Any
 import orjson
 
 from modelserve.config import All, Latest, ModelConfig, Specific
+from modelserve.config_io import parse_traffic_config
 from modelserve.errors import InvalidArgument, NotFound, ServingError, Unauthenticated, Unimplemented
-from modelserve.protocols.status import http_status
+from modelserve.protocols.status import http_status_of
 from modelserve.serving.service import ModelService
-from modelserve.serving.traffic import parse_traffic_config
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,10 @@ async def handle(
         _authorize(token, headers)
         return 200, orjson.dumps(await _route(service, method, path, body))
     except ServingError as exc:
-        return http_status(exc.code), orjson.dumps({"error": exc.message})
+        return http_status_of(exc), orjson.dumps({"error": exc.message})
     except Exception as exc:  # a bug must still answer, as JSON
         log.exception("admin request %s %s failed", method, path)
-        return 500, orjson.dumps({"error": f"Internal error: {type(exc).__name__}: {exc}"})
+        return http_status_of(exc), orjson.dumps({"error": f"Internal error: {type(exc).__name__}: {exc}"})
 
 
 def _authorize(token: str | None, headers: Mapping[bytes, bytes]) -> None:
@@ -86,16 +86,15 @@ async def _route(service: ModelService, method: str, path: str, body: bytes) -> 
 def _config_view(service: ModelService) -> dict[str, Any]:
     models = []
     for name in service.model_names():
-        manager = service.manager(name)
-        config = manager.config
+        config = service.model_config(name)
         models.append(
             {
                 "name": name,
                 "base_path": str(config.base_path),
                 "platform": config.platform,
                 "version_policy": _policy(config),
-                "labels": manager.labels,
-                "available_versions": manager.available_versions(),
+                "labels": service.labels(name),
+                "available_versions": service.available_versions(name),
             }
         )
     files = {

@@ -20,11 +20,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from modelserve.config import ServerConfig
-from modelserve.errors import ResourceExhausted, ServingError
+from modelserve.errors import Code, InvalidArgument, RequestTooLarge, ServingError
 from modelserve.metrics.collectors import CONTENT_TYPE
 from modelserve.metrics.record import CURRENT, RequestRecord
 from modelserve.protocols import tfs_rest, v2_rest
-from modelserve.protocols.status import http_status
+from modelserve.protocols.status import ERROR_CODE_HEADER, code_of, http_status, http_status_of
 from modelserve.server import admin
 from modelserve.serving.service import ModelService
 
@@ -43,10 +43,6 @@ _CORS = [
     (b"access-control-allow-headers", b"Content-Type"),
 ]
 _ORIGIN = re.compile(rb"https?://.*")
-
-
-class BodyTooLarge(ResourceExhausted):
-    """413: the request body is over the configured limit."""
 
 
 class RestApp:
@@ -77,7 +73,7 @@ class RestApp:
             try:
                 body = await self._read_body(scope, receive)
             except ServingError as exc:
-                await self._send(send, 413 if isinstance(exc, BodyTooLarge) else 400, tfs_rest.error_body(exc.message))
+                await self._send_error(send, exc)
                 return
             status, answer = await admin.handle(
                 self.service, self.config.admin_token, method, path, dict(scope["headers"]), body
@@ -90,15 +86,11 @@ class RestApp:
             return
         if method == "OPTIONS" and self.config.enable_cors:
             origin = dict(scope["headers"]).get(b"origin", b"")
-            await self._send(send, 200 if _ORIGIN.fullmatch(origin) else 400, b"")
+            await self._send(send, 200 if _ORIGIN.fullmatch(origin) else http_status(Code.INVALID_ARGUMENT), b"")
             return
         record = RequestRecord(protocol="v2_rest" if is_v2 else "rest")
-        if self.service.traffic.policies:
-            routing_header = self.service.traffic.routing_header.encode("latin-1")
-            for name, value in scope["headers"]:
-                if name == routing_header:
-                    record.routing_key = value.decode("latin-1")
-                    break
+        routing_key = self._routing_key(scope["headers"])
+        deadline = None if self._timeout is None else time.monotonic() + self._timeout
         token = CURRENT.set(record)
         started = time.perf_counter()
         status = "OK"
@@ -106,21 +98,14 @@ class RestApp:
             body = await self._read_body(scope, receive)
             if is_v2:
                 headers = dict(scope["headers"])
-                response = await v2_rest.handle(self.service, method, path, headers, body, self._timeout)
+                response = await v2_rest.handle(self.service, method, path, headers, body, deadline, routing_key)
             else:
-                response = await tfs_rest.handle(self.service, method, path, body, self._timeout)
-        except BodyTooLarge as exc:
-            status = exc.code.name
-            await self._send(send, 413, tfs_rest.error_body(exc.message))
-            return
-        except ServingError as exc:
-            status = exc.code.name
-            await self._send(send, http_status(exc.code), tfs_rest.error_body(exc.message))
-            return
-        except Exception as exc:  # never let a bug drop the connection without an answer
-            status = "INTERNAL"
-            log.exception("unhandled error serving %s %s", method, path)
-            await self._send(send, 500, tfs_rest.error_body(f"Internal error: {type(exc).__name__}: {exc}"))
+                response = await tfs_rest.handle(self.service, method, path, body, deadline, routing_key)
+        except Exception as exc:  # a bug too gets an answer (INTERNAL), never a dropped connection
+            status = code_of(exc).name
+            if not isinstance(exc, ServingError):
+                log.exception("unhandled error serving %s %s", method, path)
+            await self._send_error(send, exc)
             return
         finally:
             CURRENT.reset(token)
@@ -130,19 +115,36 @@ class RestApp:
             headers.append((b"x-model-version", str(response.version).encode()))
         await self._send(send, response.status, response.body, content_type=response.content_type, headers=headers)
 
+    def _routing_key(self, headers: list[tuple[bytes, bytes]]) -> str | None:
+        """The traffic policy's sticky key (``X-Routing-Key`` unless configured), when policies exist."""
+        traffic = self.service.traffic
+        if not traffic.policies:
+            return None
+        routing_header = traffic.routing_header.encode("latin-1")
+        for name, value in headers:
+            if name == routing_header:
+                return value.decode("latin-1")
+        return None
+
+    async def _send_error(self, send: Send, exc: BaseException) -> None:
+        """TF Serving's error envelope; the status and the code's name from the one table."""
+        message = exc.message if isinstance(exc, ServingError) else f"Internal error: {type(exc).__name__}: {exc}"
+        code = code_of(exc).name.encode()
+        await self._send(send, http_status_of(exc), tfs_rest.error_body(message), headers=[(ERROR_CODE_HEADER, code)])
+
     async def _read_body(self, scope: dict[str, Any], receive: Receive) -> bytes:
         limit = self.config.max_request_bytes
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise BodyTooLarge(f"request body of {int(declared)} bytes is over the limit of {limit} bytes")
+            raise RequestTooLarge(f"request body of {int(declared)} bytes is over the limit of {limit} bytes")
         chunks, size = [], 0
         while True:
             message = await receive()
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise BodyTooLarge(f"request body is over the limit of {limit} bytes")
+                raise RequestTooLarge(f"request body is over the limit of {limit} bytes")
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
@@ -183,13 +185,9 @@ def _gunzip(body: bytes, limit: int) -> bytes:
     try:
         out = inflater.decompress(body, limit + 1)
     except zlib.error as exc:
-        from modelserve.errors import InvalidArgument
-
         raise InvalidArgument(f"cannot decompress gzip body: {exc}") from None
     if len(out) > limit:
-        raise BodyTooLarge(f"decompressed request body is over the limit of {limit} bytes")
+        raise RequestTooLarge(f"decompressed request body is over the limit of {limit} bytes")
     if not inflater.eof:
-        from modelserve.errors import InvalidArgument
-
         raise InvalidArgument("cannot decompress gzip body: it ends before the end of the gzip stream")
     return out

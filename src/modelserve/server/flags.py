@@ -247,7 +247,8 @@ def monitoring_path(config_file: str | None) -> str | None:
 
 def batching(enabled: bool, parameters_file: str | None) -> object | None:
     """TF Serving's rule: a parameters file without --enable_batching is an error."""
-    from modelserve.batching.config import BatchingConfig, read_batching_parameters
+    from modelserve.config import BatchingConfig
+    from modelserve.config_io import read_batching_parameters
 
     if parameters_file and not enabled:
         raise InvalidArgument("--batching_parameters_file requires --enable_batching")

@@ -1,6 +1,7 @@
 """Composition root of ``modelserve serve``: config in, a running server out, a clean exit on SIGTERM.
 
-Order: build :class:`ModelService` and load what is on disk (start-up waits for first loads, as TF
+Order: build :class:`ModelService` (injecting the warmup file readers, so the serving core knows no wire
+format) and load what is on disk (start-up waits for first loads, as TF
 Serving does, but a model that fails to load does not stop the others), then serve REST with uvicorn.
 SIGTERM or SIGINT: stop accepting connections, let in-flight requests finish (up to
 ``graceful_shutdown_seconds``), stop polling, unload, exit 0.
@@ -89,10 +90,12 @@ async def _serve(service: ModelService, config: ServerConfig) -> None:
 def serve(config: ServerConfig) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit status."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    service = ModelService(config)
+    from modelserve.protocols.warmup_files import READERS
+
+    service = ModelService(config, warmup_readers=READERS)  # warmup reads TF Serving's and our request files
     service.start()
     for name in service.model_names():
-        versions = service.manager(name).available_versions()
+        versions = service.available_versions(name)
         log.info("model %s: available versions %s", name, versions or "none")
     try:
         asyncio.run(_serve(service, config))

@@ -27,7 +27,7 @@ from modelserve.runtimes.base import LoadedModel
 from modelserve.serving.handle import ServedVersion
 from modelserve.serving.policy import aspired_versions
 from modelserve.serving.state import VersionState, VersionStatus
-from modelserve.serving.warmup import WarmupOptions, warm_up
+from modelserve.serving.warmup import Warmup
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class ModelManager:
         loader: Loader,
         drain_timeout: float = 30.0,
         on_loaded: Callable[[str, float], None] | None = None,
-        warmup: WarmupOptions | None = None,
+        warmup: Warmup | None = None,
     ) -> None:
         self.config = config
         self.name = config.name
@@ -55,7 +55,7 @@ class ModelManager:
         self._labels = dict(config.labels)
         self._lifecycle = threading.Lock()  # one poll or reconfiguration at a time
         self._on_loaded = on_loaded
-        self._warmup = warmup or WarmupOptions()
+        self._warmup = warmup  # replays the version's warmup requests before it serves (None: no warmup)
 
     # ---- request side (any thread) ----
 
@@ -186,7 +186,7 @@ class ModelManager:
         try:
             model = self._loader(path)
             try:  # replay the version's warmup requests before it serves; a failure fails the load
-                warmed = warm_up(model, path, self._warmup)
+                warmed = self._warmup(model, path) if self._warmup is not None else None
             except BaseException:
                 model.close()
                 raise

@@ -79,7 +79,8 @@ def _model_path(args: argparse.Namespace) -> Path:
 
 
 def _batching(args: argparse.Namespace) -> Any:
-    from modelserve.batching.config import BatchingConfig, read_batching_parameters
+    from modelserve.config import BatchingConfig
+    from modelserve.config_io import read_batching_parameters
 
     config = read_batching_parameters(Path(args.batching_parameters_file)) if args.batching_parameters_file else None
     config = config or BatchingConfig()
@@ -97,7 +98,8 @@ def run_command(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from modelserve.model import load_model
+    from modelserve.runtimes import registry
+    from modelserve.runtimes.base import RuntimeOptions
     from modelserve.streaming.config import WorkerConfig, default_consumer, resolve_model
 
     config = WorkerConfig(
@@ -113,19 +115,24 @@ def run_command(args: argparse.Namespace) -> int:
     previous = {s: signal.signal(s, lambda n, _f: stopping.append(n)) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         log.info("loading %s", source.path)
-        with load_model(source.path, platform=args.platform, intra_op_threads=args.intra_op_threads) as model:
+        model = registry.load(source.path, args.platform, RuntimeOptions(intra_op_threads=args.intra_op_threads))
+        try:
             if stopping:
                 return 0
-            model.runtime.signature(config.signature)  # NotFound now rather than on every entry
-            return asyncio.run(_serve(config, model.runtime, source, args, stopping))
+            model.signature(config.signature)  # NotFound now rather than on every entry
+            return asyncio.run(_serve(config, model, source, args, stopping))
+        finally:
+            model.close()
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
 
 
 async def _serve(config: Any, runtime: Any, source: Any, args: argparse.Namespace, stopping: list[int]) -> int:
+    from modelserve.config import DispatchOptions
+    from modelserve.metrics.collectors import ServingMetrics
+    from modelserve.serving.service import ModelService
     from modelserve.streaming.metrics import StreamMetrics
-    from modelserve.streaming.predictor import Predictor
     from modelserve.streaming.redis_worker import StreamWorker
 
     stop = asyncio.Event()
@@ -134,15 +141,20 @@ async def _serve(config: Any, runtime: Any, source: Any, args: argparse.Namespac
         loop.add_signal_handler(number, _on_signal, stop, number)
     if stopping:
         stop.set()
-    metrics = StreamMetrics(source.name, source.version)
+    serving_metrics = ServingMetrics()
+    metrics = StreamMetrics(serving_metrics.registry)
     if args.metrics_port:
         metrics.serve(args.metrics_port, args.metrics_host)
         log.info("metrics on http://%s:%d/metrics", args.metrics_host, args.metrics_port)
-    predictor = Predictor(runtime, config.batching, metrics)
-    try:
-        drained = await StreamWorker(config, runtime, source, predictor, metrics).run(stop)
-    finally:
-        predictor.close()
+    # The serving core with no network: the server's input gate, dispatcher and batcher. In-flight entries
+    # are bounded by the worker (--max-in-flight), so the service itself sets no lower bound.
+    options = DispatchOptions(
+        max_in_flight=2**31 - 1, model_threads=config.batching.num_batch_threads + 1, inline_call_micros=0,
+        batching=config.batching, graceful_shutdown_seconds=config.drain_timeout,
+    )  # fmt: skip
+    service = ModelService.local(runtime, source.name, source.version or 1, options, serving_metrics)
+    drained = await StreamWorker(config, service, source, metrics).run(stop)
+    service.dispatcher.stop()
     log.info("stopped%s", "" if drained else " with entries left pending")
     return 0 if drained else 1
 

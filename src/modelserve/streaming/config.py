@@ -11,7 +11,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modelserve.batching.config import BatchingConfig
+from modelserve.config import BatchingConfig
 from modelserve.errors import InvalidArgument, NotFound
 from modelserve.repository.filesystem import parse_version, version_folders
 from modelserve.types import DEFAULT_SIGNATURE

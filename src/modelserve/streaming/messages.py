@@ -39,8 +39,7 @@ import numpy as np
 
 from modelserve.errors import InvalidArgument
 from modelserve.protocols import tfs_json, v2_codec
-from modelserve.types import Signature
-from modelserve.validation import check_shapes, coerce_inputs
+from modelserve.types import InputRules, Signature
 
 Fields = Mapping[bytes, bytes]
 Form = Literal["instances", "inputs", "v2", "npy", "npz"]
@@ -52,22 +51,24 @@ _TRUNCATED = " ... (truncated)"
 
 @dataclass(frozen=True)
 class StreamRequest:
-    """One decoded input entry: model inputs already in the signature's dtypes (and checked shapes, for
-    runtimes with strict shapes), and what the result needs (form, key, the V2 request's output choices)."""
+    """One decoded input entry: the model inputs and the door rules the serving core's input gate applies
+    to them (TF Serving JSON: already in the signature's dtypes; V2: strict datatypes; npy/npz: converted),
+    and what the result needs (form, key, the V2 request's output choices)."""
 
     signature: str
     inputs: dict[str, np.ndarray]
     form: Form
+    rules: InputRules
     key: bytes | None = None
-    v2: v2_codec.InferRequest | None = None
+    v2: v2_codec.V2Request | None = None
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The outputs a V2 request asked for (all when empty)."""
+        return tuple(o.name for o in self.v2.outputs) if self.v2 is not None else ()
 
 
-def decode_entry(
-    fields: Fields,
-    signature_of: Callable[[str], Signature],
-    default_signature: str,
-    strict_shapes: bool,
-) -> StreamRequest:
+def decode_entry(fields: Fields, signature_of: Callable[[str], Signature], default_signature: str) -> StreamRequest:
     """Decode an input entry. ``signature_of(name)`` returns the model's signature or raises NotFound.
 
     Raises :class:`InvalidArgument` (or the codecs' other :class:`~modelserve.errors.ServingError`) with a
@@ -84,7 +85,7 @@ def decode_entry(
     key = names.get("key")
     named = _text(names["signature"], "signature") if "signature" in names else None
     if payload == "request":
-        return _decode_json(names["request"], named or default_signature, named, signature_of, strict_shapes, key)
+        return _decode_json(names["request"], named or default_signature, named, signature_of, key)
     signature = signature_of(named or default_signature)
     if payload == "npy":
         if len(signature.inputs) != 1:
@@ -95,8 +96,7 @@ def decode_entry(
         arrays: dict[str, np.ndarray] = {next(iter(signature.inputs)): _load_npy(names["npy"])}
     else:
         arrays = _load_npz(names["npz"])
-    inputs = coerce_inputs(signature, arrays, strict_shapes)
-    return StreamRequest(signature.name, inputs, payload, key)  # type: ignore[arg-type]
+    return StreamRequest(signature.name, arrays, payload, InputRules.CAST, key)  # type: ignore[arg-type]
 
 
 def _decode_json(
@@ -104,15 +104,13 @@ def _decode_json(
     signature_name: str,
     named: str | None,
     signature_of: Callable[[str], Signature],
-    strict_shapes: bool,
     key: bytes | None,
 ) -> StreamRequest:
     document = tfs_json.parse_json(raw)
     if _is_v2(document):
         request = v2_codec.decode_infer_request(raw, None)
         signature = signature_of(signature_name)
-        inputs = v2_codec.check_against_signature(request.inputs, request.input_datatypes, signature)
-        return StreamRequest(signature.name, inputs, "v2", key, request)
+        return StreamRequest(signature.name, request.inputs, "v2", InputRules.V2, key, request)
     in_body = tfs_json.signature_name_of(document)  # checks the body is an object
     if "signature_name" in document:
         if named is not None and in_body != named:
@@ -122,9 +120,8 @@ def _decode_json(
         signature_name = in_body
     signature = signature_of(signature_name)
     body = tfs_json.decode_predict(document, signature)
-    if strict_shapes:
-        check_shapes(signature, body.inputs)
-    return StreamRequest(signature.name, body.inputs, "instances" if body.row_format else "inputs", key)
+    form = "instances" if body.row_format else "inputs"
+    return StreamRequest(signature.name, body.inputs, form, InputRules.TF_SERVING, key)
 
 
 def _is_v2(document: object) -> bool:

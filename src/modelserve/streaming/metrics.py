@@ -1,8 +1,10 @@
-"""Prometheus metrics of one streaming worker, in its own registry (served by ``--metrics-port``).
+"""Prometheus metrics of one streaming worker (served by ``--metrics-port``).
 
-Model-call metrics keep the server's names (``modelserve_batch_size``, ``modelserve_runtime_duration_seconds``,
-``modelserve_queue_delay_seconds``) so one dashboard reads both; stream metrics are ``modelserve_stream_*``.
-Recording is called from the event loop and from model threads; prometheus_client's types are thread-safe.
+The worker's model calls go through a local serving core, which records the server's own model-call metrics
+(``modelserve_batch_size``, ``modelserve_runtime_duration_seconds``, ``modelserve_queue_delay_seconds``,
+declared once in :class:`~modelserve.metrics.collectors.ServingMetrics`); :class:`StreamMetrics` adds the
+stream's ``modelserve_stream_*`` to the same registry, so one scrape and one dashboard read both.
+prometheus_client's types are thread-safe.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ import threading
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
-_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 class StreamMetrics:
-    def __init__(self, model: str, version: int | None) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        self._model, self._version = model, "" if version is None else str(version)
+    """The stream's metrics, registered in ``registry`` (the local serving core's, or a new one)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
         self.messages = Counter(
             "modelserve_stream_messages", "Input entries finished, by outcome (ok, dead_letter, duplicate, deleted).",
@@ -43,17 +45,6 @@ class StreamMetrics:
         self.redis_errors = Counter(
             "modelserve_stream_redis_errors", "Redis calls that failed and were retried.", ["operation"], registry=r
         )
-        self._batch_size = Histogram(
-            "modelserve_batch_size", "Rows per model call.", ["model", "signature"], buckets=_BATCH_BUCKETS, registry=r
-        )
-        self._runtime = Histogram(
-            "modelserve_runtime_duration_seconds", "Model call time.", ["model", "version", "signature", "runtime"],
-            buckets=_LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
-        self._queue_delay = Histogram(
-            "modelserve_queue_delay_seconds", "Time a batch's oldest request waited for a model thread.", ["model"],
-            buckets=_LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
         self._peak = 0
         self._lock = threading.Lock()
 
@@ -63,11 +54,6 @@ class StreamMetrics:
             if count > self._peak:
                 self._peak = count
                 self.in_flight_peak.set(count)
-
-    def observe_run(self, signature: str, runtime: str, rows: int, queued: float, seconds: float) -> None:
-        self._batch_size.labels(self._model, signature).observe(rows)
-        self._runtime.labels(self._model, self._version, signature, runtime).observe(seconds)
-        self._queue_delay.labels(self._model).observe(queued)
 
     def serve(self, port: int, host: str) -> None:
         """Serve ``/metrics`` (any path) on a daemon thread."""

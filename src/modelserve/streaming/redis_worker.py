@@ -1,6 +1,7 @@
 """One consumer of a Redis Stream consumer group: read, predict in micro-batches, write, acknowledge.
 
-    worker = StreamWorker(config, model, source, predictor, metrics)
+    service = ModelService.local(model, source.name, source.version or 1, DispatchOptions(batching=...))
+    worker = StreamWorker(config, service, source, metrics)
     drained = await worker.run(stop)      # returns after ``stop`` is set and in-flight entries are done
 
 Delivery contract (at least once in, once out):
@@ -22,7 +23,12 @@ Delivery contract (at least once in, once out):
   processed), finishes and acknowledges every in-flight entry within ``drain_timeout``, then removes this
   consumer from the group when it holds no pending entry.
 
-Threading: everything runs on one event loop; model calls run on the predictor's threads.
+Model calls go through the serving core (:meth:`ModelService.infer` of a local service: the server's input
+gate, dispatcher and dynamic batcher, with its poison isolation: when a merged batch fails, each entry is run
+again alone, so only entries that fail alone are dead-lettered). A full batch queue is waited out for up to
+``QUEUE_FULL_PATIENCE_SECONDS`` before the entry is left pending.
+
+Threading: everything runs on one event loop; model calls run on the service's model threads.
 """
 
 from __future__ import annotations
@@ -38,16 +44,18 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from modelserve.errors import Code, ServingError, Unavailable
-from modelserve.runtimes.base import LoadedModel
+from modelserve.serving.service import ModelService
 from modelserve.streaming.config import ModelSource, WorkerConfig
-from modelserve.streaming.messages import dead_letter_fields, decode_entry, result_fields
+from modelserve.streaming.messages import StreamRequest, dead_letter_fields, decode_entry, result_fields
 from modelserve.streaming.metrics import StreamMetrics
-from modelserve.streaming.predictor import Predictor
 from modelserve.streaming.writer import ACK_ONLY, DEAD_LETTER, OUTPUT, ResultWriter, Write
+from modelserve.types import InferRequest, InferResponse, ModelRef
 
 log = logging.getLogger(__name__)
 
 TRANSIENT = {Code.UNAVAILABLE}
+#: How long an entry waits for room when the batch queue is full before it is left pending (Unavailable).
+QUEUE_FULL_PATIENCE_SECONDS = 10.0
 
 
 def connect(config: WorkerConfig) -> aioredis.Redis:
@@ -65,16 +73,15 @@ class StreamWorker:
     def __init__(
         self,
         config: WorkerConfig,
-        model: LoadedModel,
+        service: ModelService,
         source: ModelSource,
-        predictor: Predictor,
         metrics: StreamMetrics,
         client: aioredis.Redis | None = None,
     ) -> None:
         self.config = config
-        self._model = model
+        self._service = service
+        self._ref = ModelRef(source.name)
         self._source = source
-        self._predictor = predictor
         self._metrics = metrics
         self._redis = client or connect(config)
         self._in_flight: dict[bytes, asyncio.Task] = {}
@@ -317,11 +324,10 @@ class StreamWorker:
             )
             return self._dead_letter(entry_id, fields, Code.ABORTED.name, reason, deliveries)
         try:
-            model = self._model
-            request = decode_entry(fields, model.signature, c.signature, model.strict_shapes)
-            outputs = await self._predictor.predict(request.signature, request.inputs)
+            request = decode_entry(fields, lambda name: self._service.signature(self._ref, name), c.signature)
+            response = await self._infer(request)
             source = self._source
-            result = result_fields(request, outputs, entry_id, source.name, source.version, c.consumer)
+            result = result_fields(request, response.outputs, entry_id, source.name, source.version, c.consumer)
             return Write(entry_id, OUTPUT, result, "ok")
         except ServingError as exc:
             if exc.code in TRANSIENT:
@@ -331,6 +337,21 @@ class StreamWorker:
         except Exception as exc:  # a bug: dead-letter the entry rather than crash-looping on it
             log.exception("entry %s failed unexpectedly", entry_id.decode())
             return self._dead_letter(entry_id, fields, Code.INTERNAL.name, f"{type(exc).__name__}: {exc}", deliveries)
+
+    async def _infer(self, request: StreamRequest) -> InferResponse:
+        """The serving core's answer; a full batch queue is retried with backoff for a while."""
+        infer = InferRequest(
+            self._ref, request.inputs, request.signature, outputs=request.outputs, rules=request.rules, api="stream"
+        )
+        deadline, pause = time.monotonic() + QUEUE_FULL_PATIENCE_SECONDS, 0.002
+        while True:
+            try:
+                return await self._service.infer(infer)
+            except Unavailable:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(0.1, pause * 2)
 
     def _dead_letter(self, entry_id: bytes, fields: dict[bytes, bytes], code: str, reason: str, n: int) -> Write:
         c = self.config
