@@ -8,7 +8,7 @@ MODELS := models
 PORT ?= 8501
 EXTRAS := tensorflow,tflite,examples,convert,beam,remote,stream,dev
 
-.PHONY: serve demo test lint examples bench clean
+.PHONY: serve demo test test-fast lint examples bench clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,9 +33,14 @@ demo: $(MODELS)/.built
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/ruff format --check src tests examples bench
+	$(BIN)/lint-imports
 
 test: $(MODELS)/.built lint
 	MODELSERVE_EXAMPLES_DIR=$(MODELS) $(BIN)/python -m pytest -q
+
+# The fast unit loop: no example models, servers or TensorFlow (a test that imports it fails the run).
+test-fast: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -m "not integration"
 
 # Benchmarks (not tests): our server's four doors against the in-process ceiling and peer servers (MLServer,
 # KServe, LitServe, Ray Serve, raw HTTP floors) in one run; peers get their own venvs under bench/.work.

@@ -14,6 +14,26 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/factories.py
 
+_INTEGRATION = Path(__file__).parent / "integration"
+#: Fixtures that bring real framework models, servers or brokers: a test using one is an integration test.
+_REAL_FIXTURES = {"examples_dir", "digits_test", "s3_endpoint", "s3"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``integration`` every test under tests/integration/ and every test that uses real models; the
+    rest is the fast unit loop (``make test-fast``: ``pytest -m "not integration"``)."""
+    for item in items:
+        real = _REAL_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if real or _INTEGRATION in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.integration)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The fast loop must never import TensorFlow: fail it when a unit test did."""
+    if session.config.getoption("markexpr") == "not integration" and "tensorflow" in sys.modules:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print("\nthe fast loop (-m 'not integration') imported tensorflow; mark that test integration")
+
 
 EXPECTED = (
     "half_plus_two/00000123",

@@ -45,12 +45,13 @@ def test_same_error_from_every_shape_checked_runtime(examples_dir: Path, relativ
     assert err.value.message == "input 'images' expects float32 [-1, 8, 8, 1], got int64 [2, 64]"
 
 
-def test_saved_model_shapes_are_left_to_tensorflow(examples_dir: Path):
-    """As in TF Serving: TensorFlow decides which shapes a graph takes, and says why it refuses one."""
+@pytest.mark.parametrize("shape", [(2, 64), (1, 4), (2, 8, 8), (2, 9, 9, 2)])
+def test_saved_model_shapes_are_checked_before_tensorflow_runs(examples_dir: Path, shape: tuple):
+    """Wrong ranks abort oneDNN's Conv2D (the whole process) and wrong sizes gave made-up predictions:
+    the gate refuses both; TF Serving's leniency for rank-2 inputs (``[N]`` for ``[-1, 1]``) stays."""
     with load_model(examples_dir / "digits/1") as model, pytest.raises(InvalidArgument) as err:
-        model.predict({"images": np.zeros((2, 64), np.float32)})
-    assert "TensorFlow rejected the input" in err.value.message
-    assert "4-dimensional" in err.value.message
+        model.predict({"images": np.zeros(shape, np.int64)})
+    assert err.value.message == f"input 'images' expects float32 [-1, 8, 8, 1], got int64 {list(shape)}"
     with load_model(examples_dir / "half_plus_two/00000123") as model:
         np.testing.assert_allclose(model.predict({"x": [1.0, 2.0, 5.0]})["y"], [2.5, 3.0, 4.5])
 

@@ -71,7 +71,8 @@ def _v2_binary(array: np.ndarray, name: str) -> tuple[bytes, int]:
 
 
 def _write_model(folder: Path, model: str, input_name: str, array: np.ndarray, gen: ModuleType) -> dict[str, Payload]:
-    from modelserve.protocols import pb, tensor_proto
+    from modelserve.protocols import pb
+    from modelserve.protocols.tfs import tensor_proto
 
     out: dict[str, Payload] = {}
 

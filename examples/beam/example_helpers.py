@@ -19,7 +19,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from modelserve.batch.records import parse_example
 from modelserve.batch.runners import local_runner_options
 from modelserve.batch.tfrecord import write_records
-from modelserve.protocols.tf_example import Feature, encode_example
+from modelserve.protocols.tfs.tf_example import Feature, encode_example
 
 #: The seed's questions: values inside and outside the 0..99 training range.
 QUESTIONS = {"first_question": 105.0, "second_question": 108.0, "third_question": 1000.0, "fourth_question": 1013.0}

@@ -13,7 +13,7 @@ import pytest
 
 from modelserve.batch.tfrecord import write_records
 from modelserve.cli import main
-from modelserve.protocols.tf_example import Feature, encode_example
+from modelserve.protocols.tfs.tf_example import Feature, encode_example
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -13,7 +13,7 @@ from modelserve.batch.records import Decoder, RecordId, dead_letter, format_for,
 from modelserve.batch.rows import coerce_row, fit_batch, split_rows, stack_rows
 from modelserve.batch.tfrecord import read_records, write_records
 from modelserve.errors import FailedPrecondition, InvalidArgument
-from modelserve.protocols.tf_example import Feature, encode_example
+from modelserve.protocols.tfs.tf_example import Feature, encode_example
 
 SCALE = ModelInfo(
     "scale:1", "serving_default", (TensorInfo("x", "float32", (-1, 1)),), (TensorInfo("y", "float32", (-1, 1)),)

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from modelserve.config import BatchingConfig
 from modelserve.batching.dynamic import DynamicBatcher
+from modelserve.config import BatchingConfig
 from modelserve.errors import InvalidArgument, Unavailable
 
 

@@ -1,4 +1,5 @@
-"""ModelService with fake runtimes: reload races, deadlines that outlive requests, bounded shutdown."""
+"""ModelService with fake runtimes (an injected loader): reload races, deadlines that outlive requests, bounded
+shutdown, inline calls, shadows, and the one door's order of checks."""
 
 from __future__ import annotations
 
@@ -13,16 +14,26 @@ import numpy as np
 import pytest
 
 from modelserve.config import ModelConfig, ServerConfig
-from modelserve.errors import DeadlineExceeded, InvalidArgument, NotFound
-from modelserve.serving import service as service_module
+from modelserve.errors import DeadlineExceeded, Internal, InvalidArgument, NotFound, SignatureNotFound
 from modelserve.serving.service import ModelService
+from modelserve.types import InferRequest, InputRules, ModelRef, Signature, TensorSpec
+
+X = TensorSpec("x", "float64", (-1,))
+SIGNATURE = Signature.from_specs("serving_default", [X], [TensorSpec("y", "float64", (-1,))])
+
+
+def request(name: str = "a", rows: int = 1, deadline: float | None = None, **kw) -> InferRequest:
+    return InferRequest(ModelRef(name, kw.pop("version", None)), {"x": np.zeros(rows)}, deadline=deadline, **kw)
 
 
 class SlowModel:
     platform = "fake"
 
+    strict_shapes = True
+    batching = None
+
     def __init__(self, path: Path, seconds: float) -> None:
-        self.signatures: dict = {}
+        self.signatures = {"serving_default": SIGNATURE}
         self.path = path
         self.seconds = seconds
         self.running = False
@@ -31,23 +42,30 @@ class SlowModel:
         self.running = True
         time.sleep(self.seconds)
         self.running = False
-        return {"y": np.zeros(1)}
+        return {"y": np.zeros(len(inputs["x"]))}
+
+    def signature(self, name: str) -> Signature:
+        if name not in self.signatures:
+            raise SignatureNotFound(f"signature {name!r} not found", name)
+        return self.signatures[name]
 
     def close(self) -> None:
         pass
 
 
+MODELS: dict[str, SlowModel] = {}
+
+
+def loader(model: ModelConfig, options: object):
+    return lambda path: MODELS.setdefault(str(path), SlowModel(path, 0.5))
+
+
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def repo(tmp_path: Path) -> Path:
     for name in ("a", "b", "c"):
         (tmp_path / name / "1").mkdir(parents=True)
         (tmp_path / name / "1" / "model.txt").write_text(name)
-    models: dict[str, SlowModel] = {}
-
-    def loader(model: ModelConfig, options: object):
-        return lambda path: models.setdefault(str(path), SlowModel(path, 0.5))
-
-    monkeypatch.setattr(service_module, "runtime_loader", loader)
+    MODELS.clear()
     return tmp_path
 
 
@@ -59,9 +77,13 @@ def make_service(repo: Path, *names: str, **kw) -> ModelService:
         file_system_poll_wait_seconds=0,
         **kw,
     )
-    service = ModelService(config)
+    service = ModelService(config, loader=loader)
     service.start()
     return service
+
+
+def model_of(repo: Path, name: str, version: int = 1) -> SlowModel:
+    return MODELS[str(repo / name / str(version))]
 
 
 def test_concurrent_loads_and_unloads_compose(repo: Path):
@@ -90,44 +112,55 @@ def test_duplicate_names_in_a_reload_are_refused(repo: Path):
 def test_changed_base_path_loads_before_the_old_one_goes(repo: Path):
     service = make_service(repo, "a")
     service.reload_config((ModelConfig(name="a", base_path=repo / "b"),))
-    with service.borrow("a") as served:
+    with service.catalog.borrow("a") as served:
         assert served.path == repo / "b" / "1"
     service.stop()
 
 
 def test_a_call_that_outlives_its_deadline_keeps_its_version_loaded(repo: Path):
-    service = make_service(repo, "a", graceful_shutdown_seconds=0.5)  # stop() waits for the borrow held here
-    served = service.borrow("a")
-
-    async def request() -> None:
-        with served:
-            await service.run(served, "serving_default", {"x": np.zeros(1)}, timeout=0.05)
+    service = make_service(repo, "a", graceful_shutdown_seconds=0.5, inline_call_micros=0)
+    served = service.catalog.borrow("a")
 
     with pytest.raises(DeadlineExceeded):
-        asyncio.run(request())
+        asyncio.run(service.infer(request(deadline=time.monotonic() + 0.05)))
     assert served.model.running
+    served.give_back()
     assert not served.retire(0.05), "the running call must still count as a borrower"
     service.stop()
 
 
 def test_shutdown_waits_at_most_the_grace_period(repo: Path):
-    service = make_service(repo, "a", graceful_shutdown_seconds=0.2)
-    served = service.borrow("a")
-    served.model.seconds = 3
+    service = make_service(repo, "a", graceful_shutdown_seconds=0.2, inline_call_micros=0)
+    model_of(repo, "a").seconds = 3
 
     def call() -> None:
-        async def request() -> None:
-            with served:
-                await service.run(served, "serving_default", {"x": np.zeros(1)})
-
         with contextlib.suppress(Exception):
-            asyncio.run(request())
+            asyncio.run(service.infer(request()))
 
     threading.Thread(target=call, daemon=True).start()
     time.sleep(0.1)
     started = time.monotonic()
     service.stop()
     assert time.monotonic() - started < 2.5
+
+
+def test_checks_come_before_the_model_runs_and_bugs_are_internal(repo: Path):
+    service = make_service(repo, "a")
+    model = model_of(repo, "a")
+    model.seconds = 0
+    with pytest.raises(NotFound, match=r"Servable not found for request: Specific\(a, 7\)"):
+        service.infer_now(request(version=7))
+    with pytest.raises(SignatureNotFound):
+        service.infer_now(request(signature="nope"))
+    with pytest.raises(InvalidArgument, match="output tensor alias not found"):
+        service.infer_now(request(outputs=("z",), rules=InputRules.TF_SERVING))
+    with pytest.raises(InvalidArgument, match=r"expects float64 \[-1\], got float64 \[1, 2\]"):
+        service.infer_now(InferRequest(ModelRef("a"), {"x": np.zeros((1, 2))}))
+    assert model.running is False
+    model.run = lambda *_: {}["missing"]  # a runtime bug, not a ServingError
+    with pytest.raises(Internal, match="model call failed: KeyError"):
+        service.infer_now(request())
+    service.stop()
 
 
 def test_fast_small_calls_run_on_the_event_loop_and_slow_ones_on_model_threads(repo: Path):
@@ -142,49 +175,46 @@ def test_fast_small_calls_run_on_the_event_loop_and_slow_ones_on_model_threads(r
                 pass
             return {"y": np.zeros(len(inputs["x"]))}
 
-    async def calls(served, rows: int, n: int) -> None:
+    async def calls(rows: int, n: int) -> None:
         for _ in range(n):
-            with served.borrow():
-                await service.run(served, "serving_default", {"x": np.zeros(rows)})
+            await service.infer(request(rows=rows))
 
-    with service.borrow("a") as served:
+    with service.catalog.borrow("a") as served:
         served.model = Recording(served.path, 0.0)
-        asyncio.run(calls(served, 1, 12))
-        assert threads[:8] == [t for t in threads[:8] if t.startswith("model")]  # measured on model threads first
-        assert set(threads[8:]) == {"MainThread"}  # then a thread hop costs more than the call
-        threads.clear()
-        asyncio.run(calls(served, 9, 2))  # more rows than INLINE_MAX_ROWS: model threads
-        assert all(t.startswith("model") for t in threads)
-        threads.clear()
-        served.model.seconds = 0.002  # calls became slower: one slow inline call, then 100 on model threads
-        asyncio.run(calls(served, 1, 120))
-        assert threads[0] == "MainThread"
-        assert all(t.startswith("model") for t in threads[1:101])
-        assert threads.count("MainThread") <= 2
+    asyncio.run(calls(1, 12))
+    assert threads[:8] == [t for t in threads[:8] if t.startswith("model")]  # measured on model threads first
+    assert set(threads[8:]) == {"MainThread"}  # then a thread hop costs more than the call
+    threads.clear()
+    asyncio.run(calls(9, 2))  # more rows than INLINE_MAX_ROWS: model threads
+    assert all(t.startswith("model") for t in threads)
+    threads.clear()
+    served.model.seconds = 0.002  # calls became slower: one slow inline call, then 100 on model threads
+    asyncio.run(calls(1, 120))
+    assert threads[0] == "MainThread"
+    assert all(t.startswith("model") for t in threads[1:101])
+    assert threads.count("MainThread") <= 2
     service.stop()
 
 
 def test_inline_calls_can_be_switched_off(repo: Path):
     service = make_service(repo, "a", inline_call_micros=0)
     seen: list[str] = []
-    with service.borrow("a") as served:
-        served.model.seconds = 0.0
-        original = served.model.run
-        served.model.run = lambda s, i: (seen.append(threading.current_thread().name), original(s, i))[1]
+    model = model_of(repo, "a")
+    model.seconds = 0.0
+    original = model.run
+    model.run = lambda s, i: (seen.append(threading.current_thread().name), original(s, i))[1]
 
-        async def calls() -> None:
-            for _ in range(20):
-                with served.borrow():
-                    await service.run(served, "serving_default", {"x": np.zeros(1)})
+    async def calls() -> None:
+        for _ in range(20):
+            await service.infer(request())
 
-        asyncio.run(calls())
+    asyncio.run(calls())
     assert all(t.startswith("model") for t in seen)
     service.stop()
 
 
 def test_shadow_calls_never_take_a_request_slot(repo: Path):
-    from modelserve.metrics.record import CURRENT, RequestRecord
-    from modelserve.serving.traffic import parse_traffic_config
+    from modelserve.config_io import parse_traffic_config
 
     (repo / "a" / "2").mkdir()
     (repo / "a" / "2" / "model.txt").write_text("a2")
@@ -194,26 +224,20 @@ def test_shadow_calls_never_take_a_request_slot(repo: Path):
         models=(ModelConfig(name="a", base_path=repo / "a", policy=All()),),
         settle_seconds=0.01, file_system_poll_wait_seconds=0, max_in_flight=4, inline_call_micros=0,
     )  # fmt: skip
-    service = ModelService(config)
+    service = ModelService(config, loader=loader)
     service.start()
     service.set_traffic(parse_traffic_config({"models": {"a": {"routes": {"1": 1}, "shadow": {"target": 2}}}}))
-    with service.borrow("a", version=1) as one, service.borrow("a", version=2) as two:
-        one.model.seconds, two.model.seconds = 0.0, 1.0  # the shadow (version 2) is slow
+    model_of(repo, "a", 1).seconds, model_of(repo, "a", 2).seconds = 0.0, 1.0  # the shadow (version 2) is slow
 
     async def routed() -> None:
-        token = CURRENT.set(RequestRecord(protocol="test"))
-        try:
-            with service.borrow("a") as served:
-                assert served.version == 1
-                await service.run(served, "serving_default", {"x": np.zeros(1)})
-        finally:
-            CURRENT.reset(token)
+        answer = await service.infer(request())
+        assert answer.version == 1 and answer.route == "1"
 
     async def scenario() -> None:
         await routed()  # starts a 1 s shadow call on version 2
         await routed()  # and a second one: 2 shadows = max_in_flight // 2, so the next is skipped
         await routed()
-        assert service._shadows == 2 and service._in_flight == 0
+        assert service.dispatcher.shadows == 2 and service.dispatcher.in_flight == 0
         await asyncio.gather(*(routed() for _ in range(4)))  # all four request slots are still free
 
     asyncio.run(scenario())

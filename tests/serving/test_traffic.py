@@ -7,16 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from modelserve.config import Route, TrafficPolicy
+from modelserve.config_io import parse_traffic_config, read_traffic_file
 from modelserve.errors import InvalidArgument
-from modelserve.serving.traffic import (
-    Route,
-    Router,
-    TrafficPolicy,
-    compare_outputs,
-    parse_traffic_config,
-    read_traffic_file,
-    sticky_point,
-)
+from modelserve.serving.traffic import Router, compare_outputs, sticky_point
 
 LABELS = {"stable": 1, "canary": 2}
 
@@ -107,7 +101,7 @@ def test_sticky_keys_keep_their_target_and_a_bigger_canary_only_gains_keys():
 
 
 def test_shadow_draws_its_fraction_and_never_the_served_version():
-    from modelserve.serving.traffic import Shadow
+    from modelserve.config import Shadow
 
     router = Router(TrafficPolicy((Route("stable", 1),), Shadow("canary", 0.25), seed=3))
     draws = [router.shadow_version(resolve, 1) for _ in range(8000)]

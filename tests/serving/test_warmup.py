@@ -14,25 +14,29 @@ import pytest
 from modelserve.config import ModelConfig
 from modelserve.errors import Code, NotFound
 from modelserve.protocols import pb
-from modelserve.protocols.tf_example import Feature, encode_example
-from modelserve.runtimes import registry
-from modelserve.runtimes.base import LoadedModel
-from modelserve.serving import tfrecord
-from modelserve.serving.manager import ModelManager
-from modelserve.serving.state import VersionState
-from modelserve.serving.warmup import (
+from modelserve.protocols.tfs.tf_example import Feature, encode_example
+from modelserve.protocols.tfs.warmup_files import (
     JSON_WARMUP_FILE,
-    MAX_RECORDS,
+    READERS,
     TF_SERVING_WARMUP_FILE,
-    WarmupError,
-    WarmupOptions,
     classify_log,
     predict_log,
     regress_log,
-    warm_up,
     write_tf_serving_warmup,
     write_warmup_json,
 )
+from modelserve.runtimes import registry
+from modelserve.runtimes.base import LoadedModel
+from modelserve.serving import tfrecord, warmup
+from modelserve.serving.manager import ModelManager
+from modelserve.serving.state import VersionState
+from modelserve.serving.warmup import MAX_RECORDS, WarmupError, WarmupOptions, WarmupReport
+
+
+def warm_up(model: LoadedModel, folder: Path, options: WarmupOptions | None = None) -> WarmupReport | None:
+    """The serving core's warmup with the readers ``modelserve serve`` injects."""
+    return warmup.warm_up(model, folder, READERS, options)
+
 
 PredictionLog = pb.message_class("tensorflow.serving.PredictionLog")
 
@@ -184,7 +188,7 @@ def test_requests_really_run_on_the_model(tf_model: LoadedModel, tmp_path: Path)
 @pytest.mark.parametrize(
     ("log", "code", "message"),
     [
-        (predict_log({"y": np.ones((1, 1), np.float32)}), Code.INVALID_ARGUMENT, "unknown input 'y'"),
+        (predict_log({"y": np.ones((1, 1), np.float32)}), Code.INVALID_ARGUMENT, "Sent extra: {y}"),
         (predict_log({"x": np.ones((1, 1), np.float32)}, "nope"), Code.FAILED_PRECONDITION, "signature 'nope'"),
         (regress_log(x_examples(1.0), "classify_x_to_y"), Code.INVALID_ARGUMENT, "method_name to be"),
         (classify_log([], "classify_x_to_y"), Code.INVALID_ARGUMENT, "Input is empty"),
@@ -325,7 +329,7 @@ def test_manager_serves_a_version_only_after_its_warmup(examples_dir: Path, tmp_
         models.append(Recording(registry.load(path), during_run))
         return models[-1]
 
-    manager = ModelManager(ModelConfig(name="digits", base_path=base), load, drain_timeout=5)
+    manager = ModelManager(ModelConfig(name="digits", base_path=base), load, drain_timeout=5, warmup=warm_up)
     manager.poll()
     manager.poll()
     statuses = {s.version: s for s in manager.statuses()}
@@ -346,12 +350,12 @@ def test_manager_serves_a_version_only_after_its_warmup(examples_dir: Path, tmp_
     manager.unload_all()
 
 
-def test_manager_with_warmup_disabled_ignores_the_files(examples_dir: Path, tmp_path: Path):
+def test_manager_without_warmup_ignores_the_files(examples_dir: Path, tmp_path: Path):
     base = tmp_path / "digits"
     copy_version(examples_dir / "digits_onnx/1", base / "1")
     (base / "1" / JSON_WARMUP_FILE).write_text("not json")
     config = ModelConfig(name="digits", base_path=base)
-    manager = ModelManager(config, registry.load, drain_timeout=5, warmup=WarmupOptions(enabled=False))
+    manager = ModelManager(config, registry.load, drain_timeout=5, warmup=None)
     manager.poll()
     manager.poll()
     assert manager.available_versions() == [1]

@@ -1,7 +1,9 @@
-"""The entry format: every payload form decodes to the signature's arrays; results and dead letters encode."""
+"""The entry format: every payload form decodes, and through the serving core's input gate becomes the
+signature's arrays; results and dead letters encode."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -9,6 +11,7 @@ import numpy as np
 import pytest
 
 from modelserve.errors import InvalidArgument, NotFound
+from modelserve.serving.inputs import admit
 from modelserve.streaming.messages import dead_letter_fields, decode_entry, encode_npz, result_fields
 from modelserve.types import Signature, TensorSpec
 
@@ -28,7 +31,10 @@ def signature_of(name: str) -> Signature:
 
 
 def decode(fields: dict, default: str = "serving_default", strict: bool = True):
-    return decode_entry({k.encode(): v for k, v in fields.items()}, signature_of, default, strict)
+    """Decode an entry and admit its inputs as ``ModelService.infer`` does for the worker."""
+    request = decode_entry({k.encode(): v for k, v in fields.items()}, signature_of, default)
+    inputs = admit(signature_of(request.signature), request.inputs, request.rules, strict)
+    return dataclasses.replace(request, inputs=inputs)
 
 
 def npy(array: np.ndarray) -> bytes:
@@ -107,9 +113,12 @@ def test_undecodable_entries_say_what_is_wrong(fields: dict, message: str):
     assert message in caught.value.message
 
 
-def test_shapes_are_left_to_the_framework_when_it_is_not_strict():
-    request = decode({"request": b'{"instances": [[1, 2]]}', "signature": b"single"}, strict=False)
-    assert request.inputs["x"].shape == (1, 2)
+def test_tensorflow_leniency_is_the_gate_s_own():
+    """Rank 2 or less: TensorFlow graphs may take the declared shape up to unit dims; sizes still count."""
+    request = decode({"request": b'{"instances": [1, 2, 3]}', "signature": b"single"}, strict=False)
+    assert request.inputs["x"].shape == (3,)
+    with pytest.raises(InvalidArgument, match=r"expects float32 \[-1, 3\], got float32 \[1, 2\]"):
+        decode({"request": b'{"instances": [[1, 2]]}', "signature": b"single"}, strict=False)
 
 
 def test_results_mirror_the_request_form():

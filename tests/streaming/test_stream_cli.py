@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from modelserve.config import BatchingConfig
 from modelserve.cli import build_parser, main
+from modelserve.config import BatchingConfig
 from modelserve.streaming.cli import _batching
 
 

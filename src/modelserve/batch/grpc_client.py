@@ -24,8 +24,10 @@ from modelserve.batch.info import ModelInfo, TensorInfo
 from modelserve.batch.rest_client import RemoteClient, require_default_signature
 from modelserve.batch.targets import ServerTarget
 from modelserve.errors import Code, Internal, ServingError
-from modelserve.protocols import pb, tensor_proto, v2_codec
+from modelserve.protocols import pb
 from modelserve.protocols.status import code_of_grpc
+from modelserve.protocols.tfs import tensor_proto
+from modelserve.protocols.v2 import binary
 from modelserve.types import DEFAULT_SIGNATURE
 
 Arrays = dict[str, np.ndarray]
@@ -143,7 +145,7 @@ class V2GrpcClient(GrpcClient):
             request.parameters["signature_name"].string_param = signature
         for name, array in inputs.items():
             array = np.asarray(array)
-            datatype, raw = v2_codec.to_raw(name, array)
+            datatype, raw = binary.to_raw(name, array)
             request.inputs.add(name=name, datatype=datatype, shape=list(array.shape))
             request.raw_input_contents.append(raw)
         response = self._invoke(self._infer, request)
@@ -151,7 +153,7 @@ class V2GrpcClient(GrpcClient):
         if len(raw_outputs) != len(response.outputs):
             raise Internal(f"{self._where()}: {len(raw_outputs)} raw outputs for {len(response.outputs)} outputs")
         outputs = {
-            t.name: v2_codec.from_raw(t.name, t.datatype, tuple(t.shape), raw, "raw_output_contents").copy()
+            t.name: binary.from_raw(t.name, t.datatype, tuple(t.shape), raw, "raw_output_contents").copy()
             for t, raw in zip(response.outputs, raw_outputs)
         }
         return self.target.model_id(response.model_version), outputs

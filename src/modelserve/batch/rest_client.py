@@ -29,7 +29,7 @@ from modelserve.batch.client_errors import error, http_code, retry_after_seconds
 from modelserve.batch.info import ModelInfo, TensorInfo
 from modelserve.batch.targets import ServerTarget
 from modelserve.errors import Code, Internal, InvalidArgument, Unimplemented
-from modelserve.protocols import v2_codec
+from modelserve.protocols.v2 import binary
 from modelserve.types import DEFAULT_SIGNATURE
 
 Arrays = dict[str, np.ndarray]
@@ -157,7 +157,7 @@ class V2RestClient(RestClient):
     def predict(self, signature: str, inputs: Mapping[str, np.ndarray]) -> tuple[str, Arrays]:
         tensors, chunks = [], []
         for name, array in inputs.items():
-            datatype, raw = v2_codec.to_raw(name, np.asarray(array))
+            datatype, raw = binary.to_raw(name, np.asarray(array))
             tensors.append(
                 {
                     "name": name,
@@ -205,7 +205,7 @@ def _v2_outputs(target: ServerTarget, response: requests.Response, url: str) -> 
             if size is not None:
                 chunk = memoryview(content)[offset : offset + size]
                 offset += size
-                outputs[name] = v2_codec.from_raw(name, datatype, shape, chunk, "the answer").copy()
+                outputs[name] = binary.from_raw(name, datatype, shape, chunk, "the answer").copy()
             else:
                 outputs[name] = _from_json(tensor["data"], dtypes.by_v2_name(datatype).name).reshape(shape)
     except (KeyError, TypeError, ValueError) as exc:

@@ -1,7 +1,7 @@
 """The REST front door: a small ASGI application over :class:`ModelService`.
 
-Routes: ``(?i)/v1/...`` -> TF Serving's API (:mod:`modelserve.protocols.tfs_rest`); ``/v2...`` -> the Open
-Inference Protocol (:mod:`modelserve.protocols.v2_rest`); ``GET /metrics`` and TF Serving's
+Routes: ``(?i)/v1/...`` -> TF Serving's API (:mod:`modelserve.protocols.tfs.rest`); ``/v2...`` -> the Open
+Inference Protocol (:mod:`modelserve.protocols.v2.rest`); ``GET /metrics`` and TF Serving's
 ``GET /monitoring/prometheus/metrics`` -> Prometheus text; ``GET /healthz`` (the process is up);
 ``GET /readyz`` (every configured model has an AVAILABLE version); anything else -> 404 with an HTML body,
 as TF Serving's HTTP server answers. Protection: request bodies over
@@ -23,8 +23,10 @@ from modelserve.config import ServerConfig
 from modelserve.errors import Code, InvalidArgument, RequestTooLarge, ServingError
 from modelserve.metrics.collectors import CONTENT_TYPE
 from modelserve.metrics.record import CURRENT, RequestRecord
-from modelserve.protocols import tfs_rest, v2_rest
+from modelserve.protocols.http import error_body
 from modelserve.protocols.status import ERROR_CODE_HEADER, code_of, http_status, http_status_of
+from modelserve.protocols.tfs import rest as tfs_rest
+from modelserve.protocols.v2 import rest as v2_rest
 from modelserve.server import admin
 from modelserve.serving.service import ModelService
 
@@ -130,7 +132,7 @@ class RestApp:
         """TF Serving's error envelope; the status and the code's name from the one table."""
         message = exc.message if isinstance(exc, ServingError) else f"Internal error: {type(exc).__name__}: {exc}"
         code = code_of(exc).name.encode()
-        await self._send(send, http_status_of(exc), tfs_rest.error_body(message), headers=[(ERROR_CODE_HEADER, code)])
+        await self._send(send, http_status_of(exc), error_body(message), headers=[(ERROR_CODE_HEADER, code)])
 
     async def _read_body(self, scope: dict[str, Any], receive: Receive) -> bytes:
         limit = self.config.max_request_bytes

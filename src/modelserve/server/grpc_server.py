@@ -13,7 +13,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from modelserve.config import ServerConfig
-from modelserve.protocols import pb, tfs_grpc, v2_grpc
+from modelserve.protocols import pb
+from modelserve.protocols.tfs import grpc as tfs_grpc
+from modelserve.protocols.v2 import grpc as v2_grpc
 from modelserve.serving.service import ModelService
 
 SERVICES = ("tensorflow.serving.PredictionService", "tensorflow.serving.ModelService", "inference.GRPCInferenceService")

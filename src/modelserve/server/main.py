@@ -90,7 +90,7 @@ async def _serve(service: ModelService, config: ServerConfig) -> None:
 def serve(config: ServerConfig) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit status."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from modelserve.protocols.warmup_files import READERS
+    from modelserve.protocols.tfs.warmup_files import READERS
 
     service = ModelService(config, warmup_readers=READERS)  # warmup reads TF Serving's and our request files
     service.start()

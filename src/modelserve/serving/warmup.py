@@ -9,7 +9,7 @@ already serving keep serving).
 This module knows no file format. The composition root injects :data:`WarmupReaders`: for each file name
 relative to the version folder, in replay order, a reader that turns the file into
 :class:`~modelserve.types.InferRequest` s (``server/main.py`` passes TF Serving's PredictionLog file and our
-``warmup.json``, from :mod:`modelserve.protocols.warmup_files`). Every request is first checked by the one
+``warmup.json``, from :mod:`modelserve.protocols.tfs.warmup_files`). Every request is first checked by the one
 input gate against the new version's signatures (a bad file fails before any call), then each is run
 ``iterations`` times in file order, straight on the loading thread: no batching, deadlines or metrics.
 

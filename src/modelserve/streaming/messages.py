@@ -38,7 +38,8 @@ from typing import Literal
 import numpy as np
 
 from modelserve.errors import InvalidArgument
-from modelserve.protocols import tfs_json, v2_codec
+from modelserve.protocols.tfs import json_parse, predict_decode, predict_encode
+from modelserve.protocols.v2 import envelope, json_tensors
 from modelserve.types import InputRules, Signature
 
 Fields = Mapping[bytes, bytes]
@@ -60,7 +61,7 @@ class StreamRequest:
     form: Form
     rules: InputRules
     key: bytes | None = None
-    v2: v2_codec.V2Request | None = None
+    v2: envelope.V2Request | None = None
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -106,12 +107,12 @@ def _decode_json(
     signature_of: Callable[[str], Signature],
     key: bytes | None,
 ) -> StreamRequest:
-    document = tfs_json.parse_json(raw)
+    document = json_parse.parse_json(raw)
     if _is_v2(document):
-        request = v2_codec.decode_infer_request(raw, None)
+        request = envelope.decode_infer_request(raw, None)
         signature = signature_of(signature_name)
         return StreamRequest(signature.name, request.inputs, "v2", InputRules.V2, key, request)
-    in_body = tfs_json.signature_name_of(document)  # checks the body is an object
+    in_body = json_parse.signature_name_of(document)  # checks the body is an object
     if "signature_name" in document:
         if named is not None and in_body != named:
             raise InvalidArgument(
@@ -119,7 +120,7 @@ def _decode_json(
             )
         signature_name = in_body
     signature = signature_of(signature_name)
-    body = tfs_json.decode_predict(document, signature)
+    body = predict_decode.decode_predict(document, signature)
     form = "instances" if body.row_format else "inputs"
     return StreamRequest(signature.name, body.inputs, form, InputRules.TF_SERVING, key)
 
@@ -176,11 +177,11 @@ def result_fields(
     fields["signature"] = request.signature.encode()
     fields["consumer"] = consumer.encode()
     if request.form in ("instances", "inputs"):
-        fields["response"] = tfs_json.encode_predict(outputs, request.form == "instances")
+        fields["response"] = predict_encode.encode_predict(outputs, request.form == "instances")
     elif request.form == "v2":
         assert request.v2 is not None
         v2 = request.v2
-        body, header_length = v2_codec.encode_infer_response(
+        body, header_length = json_tensors.encode_infer_response(
             model, "" if version is None else str(version), v2.id, dict(outputs), v2.outputs, v2.binary_output_default
         )
         fields["response"] = body

@@ -1,51 +1,30 @@
 """The Open Inference Protocol over gRPC: ``inference.GRPCInferenceService``.
 
 Health, metadata, ModelInfer (typed ``contents`` and the ``raw_input_contents`` fast path in; always
-``raw_output_contents`` out, which every V2 client reads) and the repository RPCs. Errors become gRPC
-statuses through the same table as every other front door.
+``raw_output_contents`` out, which every V2 client reads) and the repository RPCs. Inputs are read by
+:func:`~modelserve.protocols.v2.binary.decode_model_infer`, outputs written by
+:func:`~modelserve.protocols.v2.binary.to_raw`. Errors become gRPC statuses through the same table as every
+other front door.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 from typing import Any
 
 import grpc
 import numpy as np
 
 from modelserve import __version__, dtypes
-from modelserve.errors import InvalidArgument, ServingError
-from modelserve.protocols import pb, recorded, v2_codec
+from modelserve.errors import InvalidArgument
+from modelserve.metrics.record import note
+from modelserve.protocols import pb, recorded
 from modelserve.protocols.grpc_common import aborting, deadline_of, routing_key_of, unary_service
-from modelserve.protocols.v2_rest import default_signature
+from modelserve.protocols.v2 import metadata
+from modelserve.protocols.v2.binary import decode_model_infer, to_raw
+from modelserve.protocols.v2.metadata import EXTENSIONS, default_signature
 from modelserve.serving.service import ModelService
 from modelserve.types import DEFAULT_SIGNATURE, InferRequest, InputRules, ModelRef
-
-_CONTENTS_FIELD = {
-    "BOOL": "bool_contents",
-    "INT8": "int_contents",
-    "INT16": "int_contents",
-    "INT32": "int_contents",
-    "INT64": "int64_contents",
-    "UINT8": "uint_contents",
-    "UINT16": "uint_contents",
-    "UINT32": "uint_contents",
-    "UINT64": "uint64_contents",
-    "FP32": "fp32_contents",
-    "FP64": "fp64_contents",
-    "BYTES": "bytes_contents",
-}
-
-
-def _dtype(name: str, tensor: str) -> dtypes.DType:
-    try:
-        found = dtypes.by_v2_name(name)
-    except ServingError as exc:
-        raise InvalidArgument(f"input '{tensor}': {exc.message}") from None
-    if found.numpy is None:
-        raise InvalidArgument(f"input '{tensor}': {name} has no numpy type; it cannot be served here")
-    return found
 
 
 def parse_version(text: str) -> int | None:
@@ -55,49 +34,6 @@ def parse_version(text: str) -> int | None:
     if not (text.isascii() and text.isdigit()) or int(text) >= 2**63:
         raise InvalidArgument(f"model version must be a non-negative integer, got {text!r}")
     return int(text)
-
-
-def _input_array(tensor: Any, raw: bytes | None) -> np.ndarray:
-    dtype = _dtype(tensor.datatype, tensor.name)
-    shape = tuple(int(d) for d in tensor.shape)
-    if any(d < 0 for d in shape):
-        raise InvalidArgument(f"input '{tensor.name}': shape {list(shape)} has a negative dimension")
-    count = math.prod(shape)
-    if raw is not None:
-        return v2_codec.from_raw(tensor.name, tensor.datatype, shape, raw, "raw_input_contents")
-    field = _CONTENTS_FIELD.get(tensor.datatype)
-    if field is None:
-        raise InvalidArgument(f"input '{tensor.name}': {tensor.datatype} must be sent as raw_input_contents")
-    values = getattr(tensor.contents, field)
-    if len(values) != count:
-        raise InvalidArgument(
-            f"input '{tensor.name}': {len(values)} values in contents, shape {list(shape)} needs {count}"
-        )
-    if dtype.name == "string":
-        array = np.empty(count, dtype=object)
-        array[:] = list(values)
-        return array.reshape(shape)
-    if field in _FIXED_WIDTH:  # floats straight from the wire bytes (one copy, no Python float per element)
-        array = pb.packed_numbers(tensor.contents, field, _FIXED_WIDTH[field])
-        if array is not None and array.size == count:
-            return array.astype(dtype.numpy, copy=False).reshape(shape)
-    return np.asarray(values, dtype=dtype.numpy).reshape(shape)
-
-
-_FIXED_WIDTH = {"fp32_contents": "<f4", "fp64_contents": "<f8"}
-
-
-def decode_model_infer(request: Any) -> dict[str, np.ndarray]:
-    """The inputs of a ``ModelInferRequest``, each of its datatype's numpy dtype (BYTES: object arrays)."""
-    raw = list(request.raw_input_contents)
-    if raw and len(raw) != len(request.inputs):
-        raise InvalidArgument(f"{len(raw)} raw_input_contents for {len(request.inputs)} inputs")
-    arrays = {}
-    for index, tensor in enumerate(request.inputs):
-        if tensor.name in arrays:
-            raise InvalidArgument(f"input '{tensor.name}' appears more than once")
-        arrays[tensor.name] = _input_array(tensor, raw[index] if raw else None)
-    return arrays
 
 
 class V2GrpcApi:
@@ -126,8 +62,6 @@ class V2GrpcApi:
 
     @aborting
     async def server_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        from modelserve.protocols.v2_rest import EXTENSIONS
-
         return pb.ServerMetadataResponse(name="modelserve", version=__version__, extensions=list(EXTENSIONS))
 
     @aborting
@@ -137,7 +71,7 @@ class V2GrpcApi:
         response = pb.ModelMetadataResponse(
             name=request.name,
             versions=[str(v) for v in self.service.available_versions(request.name)],
-            platform=v2_codec.platform_name(view.platform),
+            platform=metadata.platform_name(view.platform),
         )
         for target, specs in ((response.inputs, signature.inputs), (response.outputs, signature.outputs)):
             for spec in specs.values():
@@ -151,7 +85,7 @@ class V2GrpcApi:
     @aborting
     async def model_config(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         view = recorded.describe(self.service, ModelRef(request.name, parse_version(request.version)))
-        config = v2_codec.model_config(request.name, view.platform, default_signature(view))
+        config = metadata.model_config(request.name, view.platform, default_signature(view))
         message = pb.V2ModelConfig(name=config["name"], platform=config["platform"], max_batch_size=0)
         for target, tensors in ((message.input, config["input"]), (message.output, config["output"])):
             for tensor in tensors:
@@ -160,6 +94,7 @@ class V2GrpcApi:
 
     @aborting
     async def model_infer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        note(model=request.model_name)  # before decoding, so a refused request still counts for its model
         arrays = decode_model_infer(request)
         parameters = request.parameters
         signature = parameters["signature_name"].string_param if "signature_name" in parameters else DEFAULT_SIGNATURE
@@ -174,7 +109,7 @@ class V2GrpcApi:
         )
         for name, output in answer.outputs.items():
             array = np.asarray(output)
-            datatype, raw = v2_codec.to_raw(name, array)
+            datatype, raw = to_raw(name, array)
             response.outputs.add(name=name, datatype=datatype, shape=list(array.shape))
             response.raw_output_contents.append(raw)
         return response

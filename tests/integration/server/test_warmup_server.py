@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from modelserve.protocols.tf_example import Feature, encode_example
-from modelserve.serving.warmup import predict_log, regress_log, write_tf_serving_warmup, write_warmup_json
+from modelserve.protocols.tfs.tf_example import Feature, encode_example
+from modelserve.protocols.tfs.warmup_files import predict_log, regress_log, write_tf_serving_warmup, write_warmup_json
 from servers import wait_for
 
 
@@ -56,7 +56,7 @@ def test_failing_warmup_keeps_a_version_out_and_the_others_serve(start_server, e
     assert half_plus_two["124"]["status"]["error_code"] == "INVALID_ARGUMENT"
     message = half_plus_two["124"]["status"]["error_message"]
     assert message.startswith(f"warmup record 0 of {bad / 'assets.extra/tf_serving_warmup_requests'}: ")
-    assert "unknown input 'nope'" in message
+    assert "Sent extra: {nope}" in message  # the gRPC door's rule: a warmup log is a Predict request
     assert states(server, "digits_onnx") == {"1": "AVAILABLE"}
     response = requests.post(server.url + "/v1/models/half_plus_two:predict", data='{"instances": [1.0]}', timeout=10)
     assert (response.status_code, response.json(), response.headers["x-model-version"]) == (

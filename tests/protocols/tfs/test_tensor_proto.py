@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from modelserve.errors import InvalidArgument, ResourceExhausted, Unimplemented
-from modelserve.protocols import pb, tensor_proto
-from modelserve.protocols.tensor_proto import from_numpy, to_numpy
+from modelserve.protocols import pb
+from modelserve.protocols.tfs import tensor_proto
+from modelserve.protocols.tfs.tensor_proto import from_numpy, to_numpy
 
 NUMERIC = [
     np.float32,

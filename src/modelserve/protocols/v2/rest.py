@@ -1,8 +1,10 @@
 """The Open Inference Protocol (KServe/Triton "V2") over REST: health, metadata, infer, repository.
 
 :func:`handle` routes one ``/v2...`` request to the serving core and returns a
-:class:`~modelserve.protocols.tfs_rest.RestResponse`; wire formats (JSON tensors and the binary tensor
-extension) live in :mod:`modelserve.protocols.v2_codec`. A request may pick a signature other than
+:class:`~modelserve.protocols.http.RestResponse`; wire formats live in the sibling modules: the request envelope
+in :mod:`~modelserve.protocols.v2.envelope`, JSON tensors and the response in
+:mod:`~modelserve.protocols.v2.json_tensors`, the binary tensor extension in :mod:`~modelserve.protocols.v2.binary`,
+metadata in :mod:`~modelserve.protocols.v2.metadata`. A request may pick a signature other than
 ``serving_default`` with the request parameter ``signature_name`` (our extension).
 """
 
@@ -15,12 +17,13 @@ from urllib.parse import unquote
 from modelserve import __version__
 from modelserve.errors import InvalidArgument, NotFound
 from modelserve.metrics.record import note
-from modelserve.protocols import recorded, v2_codec
-from modelserve.protocols.tfs_rest import RestResponse
+from modelserve.protocols import recorded
+from modelserve.protocols.http import RestResponse
+from modelserve.protocols.v2 import envelope, json_tensors, metadata
+from modelserve.protocols.v2.metadata import EXTENSIONS, default_signature
 from modelserve.serving.service import ModelService
-from modelserve.types import DEFAULT_SIGNATURE, InferRequest, InputRules, ModelRef, ModelView, Signature
+from modelserve.types import DEFAULT_SIGNATURE, InferRequest, InputRules, ModelRef
 
-EXTENSIONS = ("binary_tensor_data", "model_repository")
 _MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/([0-9]+))?(/ready|/infer|/config)?")
 _REPOSITORY = re.compile(r"/v2/repository/models/([^/]+)/(load|unload)")
 
@@ -36,7 +39,7 @@ async def handle(
 ) -> RestResponse:
     """Serve one ``/v2...`` request; ``deadline`` (``time.monotonic()``) bounds the model call."""
     if path == "/v2" and method == "GET":
-        return RestResponse(v2_codec.server_metadata("modelserve", __version__, list(EXTENSIONS)))
+        return RestResponse(metadata.server_metadata("modelserve", __version__, list(EXTENSIONS)))
     if path in ("/v2/health/live", "/v2/health/ready") and method == "GET":
         ready = path.endswith("live") or service.ready()
         return RestResponse(
@@ -44,7 +47,7 @@ async def handle(
             status=200 if ready else 400,
         )
     if path == "/v2/repository/index" and method == "POST":
-        return RestResponse(v2_codec.json_bytes(service.repository_index()))
+        return RestResponse(metadata.json_bytes(service.repository_index()))
     match = _REPOSITORY.fullmatch(path)
     if match and method == "POST":
         name, action = unquote(match.group(1)), match.group(2)
@@ -55,13 +58,13 @@ async def handle(
     if match:
         name, version_text, verb = unquote(match.group(1)), match.group(2), match.group(3)
         version = int(version_text) if version_text else None
-        note(api=(verb or "/metadata").lstrip("/"))
+        note(api=(verb or "/metadata").lstrip("/"), model=name)
         if verb is None and method == "GET":
             return _metadata(service, name, version)
         if verb == "/config" and method == "GET":
             view = recorded.describe(service, ModelRef(name, version))
-            config = v2_codec.model_config(name, view.platform, default_signature(view))
-            return RestResponse(v2_codec.json_bytes(config))
+            config = metadata.model_config(name, view.platform, default_signature(view))
+            return RestResponse(metadata.json_bytes(config))
         if verb == "/ready" and method == "GET":
             return _ready(service, name, version)
         if verb == "/infer" and method == "POST":
@@ -69,19 +72,10 @@ async def handle(
     raise NotFound(f"unknown V2 endpoint: {method} {path}")
 
 
-def default_signature(view: ModelView) -> Signature:
-    """The signature V2 metadata describes: ``serving_default`` (NotFound when the model has none)."""
-    signature = view.signatures.get(DEFAULT_SIGNATURE)
-    if signature is None:
-        known = ", ".join(sorted(view.signatures)) or "none"
-        raise NotFound(f"signature {DEFAULT_SIGNATURE!r} not found; this model has: {known}")
-    return signature
-
-
 def _metadata(service: ModelService, name: str, version: int | None) -> RestResponse:
     view = recorded.describe(service, ModelRef(name, version))
     versions = [str(v) for v in service.available_versions(name)]
-    body = v2_codec.model_metadata(name, versions, view.platform, default_signature(view))
+    body = metadata.model_metadata(name, versions, view.platform, default_signature(view))
     return RestResponse(body, version=view.version)
 
 
@@ -108,7 +102,7 @@ async def _infer(
         raise InvalidArgument(
             f"Inference-Header-Content-Length must be a number, got {header.decode(errors='replace')!r}"
         )
-    decoded = v2_codec.decode_infer_request(body, int(header) if header is not None else None)
+    decoded = envelope.decode_infer_request(body, int(header) if header is not None else None)
     signature_name = decoded.parameters.get("signature_name", DEFAULT_SIGNATURE)
     if not isinstance(signature_name, str):
         raise InvalidArgument(f"parameter 'signature_name' must be a string, got {signature_name!r}")
@@ -117,7 +111,7 @@ async def _infer(
         deadline=deadline, request_id=decoded.id, parameters=decoded.parameters, rules=InputRules.V2, api="infer",
     )  # fmt: skip
     response = await recorded.infer(service, request)
-    payload, json_length = v2_codec.encode_infer_response(
+    payload, json_length = json_tensors.encode_infer_response(
         ref.name, str(response.version), decoded.id, response.outputs, decoded.outputs, decoded.binary_output_default
     )
     extra = [] if json_length is None else [(b"inference-header-content-length", str(json_length).encode())]

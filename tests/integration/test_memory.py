@@ -30,6 +30,7 @@ RAW_BOUND_MIB = 10 * MODEL_MIB
 
 CHILD = r"""
 import ctypes, gc, json, os, shutil, sys, tempfile
+import numpy as np
 from pathlib import Path
 
 from modelserve.config import ModelConfig
@@ -84,12 +85,18 @@ manager.poll()  # first sight of the folder; the next poll loads it
 def cycle():
     manager.poll()
     assert manager.available_versions() == [1], manager.statuses()
+    with manager.borrow() as served:  # one call: frameworks that map weights lazily touch them now
+        signature = served.model.signatures["serving_default"]
+        spec = next(iter(signature.inputs.values()))
+        served.model.run(signature.name, {spec.name: np.zeros((1, spec.shape[1]), np.float32)})
     loaded = rss_mib()
     manager.unload_all()
     assert manager.statuses()[0].state.name == "END"
     return loaded
 
-for _ in range(5):
+before = trimmed_rss_mib()
+first = cycle() - before  # the first load: what the model itself occupies
+for _ in range(4):
     cycle()
 baseline = trimmed_rss_mib()
 loaded, raw = [], []
@@ -98,7 +105,7 @@ for _ in range(cycles):
     raw.append(rss_mib())
 final = trimmed_rss_mib()
 shutil.rmtree(base.parent)
-print(json.dumps({"baseline": baseline, "final": final, "loaded": loaded, "raw": raw, "trimmed": trim is not None}))
+print(json.dumps({"first": first, "baseline": baseline, "final": final, "loaded": loaded, "raw": raw, "trimmed": trim is not None}))
 """
 
 MAKE_MODELS = r"""
@@ -156,7 +163,8 @@ def test_fifty_loads_and_unloads_keep_memory_bounded(big_models: Path, runtime: 
     loaded = max(report["loaded"]) - report["baseline"]
     raw = max(report["raw"]) - report["baseline"]
     print(f"{runtime}: loaded +{loaded:.1f} MiB, after {CYCLES} unloads +{growth:.1f} MiB trimmed, +{raw:.1f} MiB raw")
-    assert loaded > 0.75 * MODEL_MIB  # the model really occupied memory while loaded
+    # The model really occupied memory when first loaded (later loads may reuse memory the allocator kept).
+    assert report["first"] > 0.75 * MODEL_MIB, report["first"]
     if report["trimmed"]:
         assert growth <= TRIMMED_BOUND_MIB
     assert raw <= RAW_BOUND_MIB

@@ -25,8 +25,10 @@ from typing import Any
 import numpy as np
 
 from modelserve.errors import Code, InvalidArgument, ServingError, Unimplemented
-from modelserve.protocols import pb, tensor_proto, tfs_json
-from modelserve.protocols.tf_example import serialized_examples
+from modelserve.protocols import pb
+from modelserve.protocols.tfs import json_parse, predict_decode, tensor_proto
+from modelserve.protocols.tfs.examples import decode_classify_regress
+from modelserve.protocols.tfs.tf_example import serialized_examples
 from modelserve.serving.tfrecord import TFRecordError, TooManyRecords, read_records, write_records
 from modelserve.serving.warmup import MAX_RECORDS, WarmupCall, WarmupError, WarmupReaders
 from modelserve.types import (
@@ -142,7 +144,7 @@ def _multi_inference_calls(request: Any, origin: str, signature_of: SignatureOf)
 def read_warmup_json(path: Path, signature_of: SignatureOf) -> tuple[int, list[WarmupCall]]:
     """Our ``warmup.json``: ``(bodies, calls)``."""
     try:
-        document = tfs_json.parse_json(path.read_bytes())
+        document = json_parse.parse_json(path.read_bytes())
     except OSError as exc:
         raise WarmupError(f"cannot read warmup file {path}: {exc}", Code.FAILED_PRECONDITION) from None
     except InvalidArgument as exc:
@@ -162,16 +164,16 @@ def read_warmup_json(path: Path, signature_of: SignatureOf) -> tuple[int, list[W
 
 
 def _json_call(body: Any, origin: str, signature_of: SignatureOf) -> WarmupCall:
-    signature = signature_of(tfs_json.signature_name_of(body))
+    signature = signature_of(json_parse.signature_name_of(body))
     if "examples" in body:
         if signature.method_name not in _METHODS:
             raise InvalidArgument(
                 f"a body with 'examples' needs a classify or regress signature; {signature.name!r} is "
                 f"{signature.method_name}"
             )
-        examples = tfs_json.decode_classify_regress(body)
+        examples = decode_classify_regress(body)
         return _examples_call(signature.name, signature.method_name, examples, origin, signature_of)
-    inputs = tfs_json.decode_predict(body, signature).inputs
+    inputs = predict_decode.decode_predict(body, signature).inputs
     return WarmupCall(origin, "predict", InferRequest(_WARMUP_REF, inputs, signature.name, rules=InputRules.TF_SERVING))
 
 

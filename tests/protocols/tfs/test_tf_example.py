@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from modelserve.protocols.tf_example import Feature, encode_example
+from modelserve.protocols.tfs.tf_example import Feature, encode_example
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 

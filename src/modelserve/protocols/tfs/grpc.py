@@ -20,9 +20,11 @@ from modelserve import dtypes
 from modelserve.config import ModelConfig
 from modelserve.config_io import parse_model_config
 from modelserve.errors import FailedPrecondition, InvalidArgument, SignatureNotFound, Unimplemented
-from modelserve.protocols import pb, recorded, tensor_proto
+from modelserve.metrics.record import note
+from modelserve.protocols import pb, recorded
 from modelserve.protocols.grpc_common import aborting, deadline_of, routing_key_of, unary_service
-from modelserve.protocols.tf_example import serialized_examples
+from modelserve.protocols.tfs import tensor_proto
+from modelserve.protocols.tfs.tf_example import serialized_examples
 from modelserve.serving.service import ModelService
 from modelserve.types import (
     CLASSIFY_METHOD,
@@ -41,6 +43,7 @@ def _ref(model_spec: Any) -> ModelRef:
         raise InvalidArgument("Missing ModelSpec")
     version = model_spec.version.value if model_spec.HasField("version") else None
     label = model_spec.version_label if model_spec.WhichOneof("version_choice") == "version_label" else None
+    note(model=model_spec.name)  # before decoding, so a refused request still counts for its model
     return ModelRef(model_spec.name, version, label)
 
 

@@ -1,16 +1,18 @@
 """TensorFlow Serving's REST API (``/v1/...``): URLs, status, metadata, predict, classify, regress.
 
 :func:`handle` takes a method, the raw (still percent-encoded) path and the body, and returns a
-:class:`RestResponse`; errors are raised as :class:`~modelserve.errors.ServingError` and turned into
-TF Serving's ``{"error": "..."}`` envelope by the caller with :func:`error_body`. URL rules follow TF
-Serving's own regexes (case-insensitive; names and labels percent-decoded after matching).
+:class:`~modelserve.protocols.http.RestResponse`; errors are raised as :class:`~modelserve.errors.ServingError`
+and turned into TF Serving's ``{"error": "..."}`` envelope by the caller with
+:func:`~modelserve.protocols.http.error_body`. URL rules follow TF Serving's own regexes (case-insensitive;
+names and labels percent-decoded after matching). Bodies are read and written by the sibling modules
+(:mod:`~modelserve.protocols.tfs.json_parse`, :mod:`~modelserve.protocols.tfs.predict_decode`,
+:mod:`~modelserve.protocols.tfs.predict_encode`, :mod:`~modelserve.protocols.tfs.examples`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -19,7 +21,10 @@ import numpy as np
 from modelserve import dtypes
 from modelserve.errors import InvalidArgument, NotFound, SignatureNotFound
 from modelserve.metrics.record import note
-from modelserve.protocols import recorded, tfs_json
+from modelserve.protocols import recorded
+from modelserve.protocols.http import RestResponse
+from modelserve.protocols.tfs import json_parse, predict_decode, predict_encode
+from modelserve.protocols.tfs.examples import decode_classify_regress, encode_classify, encode_regress
 from modelserve.serving.service import ModelService
 from modelserve.serving.state import VersionStatus
 from modelserve.types import (
@@ -41,21 +46,6 @@ _MODEL_URL = re.compile(
     r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?", re.IGNORECASE
 )
 _MAX_INT64 = 2**63 - 1
-
-
-@dataclass(frozen=True)
-class RestResponse:
-    """What a REST handler answers; the app adds Content-Length, CORS and ``X-Model-Version``."""
-
-    body: bytes
-    status: int = 200
-    version: int | None = None
-    headers: tuple[tuple[bytes, bytes], ...] = ()
-    content_type: bytes = b"application/json"
-
-
-def error_body(message: str) -> bytes:
-    return json.dumps({"error": message}).encode()
 
 
 def _json(value: Any) -> bytes:
@@ -87,6 +77,7 @@ async def handle(
             name, version, label, verb = match.groups()
             note(api=verb.lower())
             ref = ModelRef(unquote(name), _version(version), _label(label))
+            note(model=ref.name)  # before decoding, so a refused body still counts for its model
             return await _infer(service, ref, verb.lower(), body, deadline, routing_key)
     elif method == "GET":
         match = _MODEL_URL.fullmatch(raw_path)
@@ -189,30 +180,32 @@ async def _infer(
     service: ModelService, ref: ModelRef, verb: str, body: bytes, deadline: float | None, routing_key: str | None
 ) -> RestResponse:
     """Predict, classify or regress: decode by the signature, ``service.infer``, encode."""
-    document = tfs_json.parse_json(body)
-    signature_name = tfs_json.signature_name_of(document)
+    document = json_parse.parse_json(body)
+    signature_name = json_parse.signature_name_of(document)
     try:
         signature = service.signature(ref, signature_name)
     except SignatureNotFound:
         raise _signature_not_found(signature_name) from None
     if verb == "predict":
-        decoded = tfs_json.decode_predict(document, signature)
+        decoded = predict_decode.decode_predict(document, signature)
         request = InferRequest(
             ref, decoded.inputs, signature.name, routing_key=routing_key, deadline=deadline,
             rules=InputRules.TF_SERVING, api=verb,
         )  # fmt: skip
         response = await _call(service, request)
-        return RestResponse(tfs_json.encode_predict(response.outputs, decoded.row_format), version=response.version)
+        return RestResponse(
+            predict_encode.encode_predict(response.outputs, decoded.row_format), version=response.version
+        )
     kind, method = _EXPECTED_METHOD[verb]
     if signature.method_name != method:
         raise InvalidArgument(f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}")
-    examples = tfs_json.decode_classify_regress(document)
+    examples = decode_classify_regress(document)
     inputs = {next(iter(signature.inputs)): _object_array(examples)}
     request = InferRequest(
         ref, inputs, signature.name, routing_key=routing_key, deadline=deadline, rules=InputRules.TF_SERVING, api=verb
     )
     response = await _call(service, request)
-    encode = tfs_json.encode_classify if verb == "classify" else tfs_json.encode_regress
+    encode = encode_classify if verb == "classify" else encode_regress
     return RestResponse(encode(response.outputs, len(examples)), version=response.version)
 
 

@@ -1,0 +1,119 @@
+"""V2 metadata bodies: server and model metadata, the model config, and other small JSON bodies.
+
+Metadata (:func:`model_metadata`) names our platforms as Triton does where Triton has the format:
+``tensorflow`` -> ``tensorflow_savedmodel``, ``onnx`` -> ``onnxruntime_onnx``; and by the same
+``framework_format`` pattern otherwise: ``keras`` -> ``tensorflow_keras``, ``tflite`` -> ``tensorflow_lite``.
+A spec of unknown rank is listed with shape ``[-1]`` (the protocol cannot say "any rank"), and a dtype the
+protocol cannot carry (complex) with datatype ``INVALID``. Both doors describe the ``serving_default``
+signature (:func:`default_signature`) and list the same :data:`EXTENSIONS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from modelserve.dtypes import by_name
+from modelserve.errors import NotFound
+from modelserve.types import DEFAULT_SIGNATURE, ModelView, Signature, TensorSpec
+
+__all__ = [
+    "EXTENSIONS",
+    "default_signature",
+    "error_body",
+    "json_bytes",
+    "model_config",
+    "model_metadata",
+    "platform_name",
+    "server_metadata",
+]
+
+EXTENSIONS = ("binary_tensor_data", "model_repository")
+"""The protocol extensions both V2 doors serve (server metadata lists them)."""
+_PLATFORMS = {
+    "tensorflow": "tensorflow_savedmodel",
+    "keras": "tensorflow_keras",
+    "onnx": "onnxruntime_onnx",
+    "tflite": "tensorflow_lite",
+}
+
+
+def server_metadata(name: str, version: str, extensions: list[str]) -> bytes:
+    """``GET /v2``: ``{"name","version","extensions"}``."""
+    return orjson.dumps({"name": name, "version": version, "extensions": extensions})
+
+
+def platform_name(platform: str) -> str:
+    """Our platform name (``tensorflow``, ``keras``, ``onnx``, ``tflite``) as V2 metadata spells it."""
+    return _PLATFORMS.get(platform, platform)
+
+
+def model_metadata(name: str, versions: list[str], platform: str, signature: Signature) -> bytes:
+    """``GET /v2/models/{m}``; ``platform`` is ours (``tensorflow``, ``keras``, ``onnx``, ``tflite``)."""
+    return orjson.dumps(
+        {
+            "name": name,
+            "versions": versions,
+            "platform": platform_name(platform),
+            "inputs": [_tensor_metadata(spec) for spec in signature.inputs.values()],
+            "outputs": [_tensor_metadata(spec) for spec in signature.outputs.values()],
+        }
+    )
+
+
+def _spec_datatype(spec: TensorSpec) -> str | None:
+    return by_name(spec.dtype).v2_name
+
+
+def _tensor_metadata(spec: TensorSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "datatype": _spec_datatype(spec) or "INVALID",
+        "shape": [-1] if spec.shape is None else list(spec.shape),
+    }
+
+
+def model_config(name: str, platform: str, signature: Signature) -> dict[str, Any]:
+    """Triton's model configuration for ``GET /v2/models/{m}/config`` and the ``ModelConfig`` RPC.
+
+    ``max_batch_size`` is 0 (batching is not declared in the config), so ``dims`` are full shapes.
+    """
+
+    def tensors(specs: Mapping[str, TensorSpec]) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": s.name,
+                "data_type": "TYPE_" + _tensor_metadata(s)["datatype"].replace("BYTES", "STRING"),
+                "dims": list(s.shape) if s.shape is not None else [-1],
+            }
+            for s in specs.values()
+        ]
+
+    return {
+        "name": name,
+        "platform": platform_name(platform),
+        "max_batch_size": 0,
+        "input": tensors(signature.inputs),
+        "output": tensors(signature.outputs),
+    }
+
+
+def error_body(message: str) -> bytes:
+    """``{"error": message}``, the V2 REST error body."""
+    return orjson.dumps({"error": message})
+
+
+def json_bytes(value: Any) -> bytes:
+    """Compact JSON for other V2 bodies (e.g. the repository index)."""
+    return orjson.dumps(value)
+
+
+def default_signature(view: ModelView) -> Signature:
+    """The signature V2 metadata describes: ``serving_default`` (NotFound when the model has none)."""
+    signature = view.signatures.get(DEFAULT_SIGNATURE)
+    if signature is None:
+        known = ", ".join(sorted(view.signatures)) or "none"
+        raise NotFound(f"signature {DEFAULT_SIGNATURE!r} not found; this model has: {known}")
+    return signature
