@@ -105,7 +105,8 @@ for _ in range(cycles):
     raw.append(rss_mib())
 final = trimmed_rss_mib()
 shutil.rmtree(base.parent)
-print(json.dumps({"first": first, "baseline": baseline, "final": final, "loaded": loaded, "raw": raw, "trimmed": trim is not None}))
+report = {"first": first, "baseline": baseline, "final": final, "loaded": loaded, "raw": raw}
+print(json.dumps({**report, "trimmed": trim is not None}))
 """
 
 MAKE_MODELS = r"""
