@@ -106,33 +106,47 @@ class ModelService:
         """Run one request (see the module docstring). Raises :class:`~modelserve.errors.ServingError`."""
         served, route = self._borrow(request.ref, request.routing_key)
         with served:
-            signature = served.model.signature(request.signature)
-            inputs = admit(signature, request.inputs, request.rules, served.model.strict_shapes)
-            check_outputs(signature, request.outputs, request.rules)
+            signature, inputs = self._admit(served, request)
             started = time.perf_counter()
             outputs = await self.dispatcher.run(served, signature.name, inputs, request.api, request.deadline)
-            if route:
-                self._after_route(served, route, signature.name, inputs, outputs, time.perf_counter() - started)
-        return InferResponse(
-            served.model_name, served.version, signature.name, select_outputs(outputs, request.outputs), route,
-            request.request_id,
-        )  # fmt: skip
+            return self._answer(served, route, request, signature.name, inputs, outputs, started)
 
     def infer_now(self, request: InferRequest) -> InferResponse:
         """:meth:`infer` on the calling thread, which runs the model itself (no batching, no deadline)."""
         served, route = self._borrow(request.ref, request.routing_key)
         with served:
-            signature = served.model.signature(request.signature)
-            inputs = admit(signature, request.inputs, request.rules, served.model.strict_shapes)
-            check_outputs(signature, request.outputs, request.rules)
+            signature, inputs = self._admit(served, request)
             started = time.perf_counter()
             outputs = self.dispatcher.run_now(served, signature.name, inputs, request.api)
-            if route:
-                self._after_route(served, route, signature.name, inputs, outputs, time.perf_counter() - started)
-        return InferResponse(
-            served.model_name, served.version, signature.name, select_outputs(outputs, request.outputs), route,
-            request.request_id,
-        )  # fmt: skip
+            return self._answer(served, route, request, signature.name, inputs, outputs, started)
+
+    @staticmethod
+    def _admit(served: ServedVersion, request: InferRequest) -> tuple[Signature, dict]:
+        """Steps 2 and 3: the signature, the input gate, the output names, before anything runs."""
+        signature = served.model.signature(request.signature)
+        inputs = admit(signature, request.inputs, request.rules, served.model.strict_shapes)
+        check_outputs(signature, request.outputs, request.rules)
+        return signature, inputs
+
+    def _answer(
+        self,
+        served: ServedVersion,
+        route: str,
+        request: InferRequest,
+        signature: str,
+        inputs: Mapping,
+        outputs: dict,
+        started: float,
+    ) -> InferResponse:
+        """Step 5: count the route and mirror shadows, then the requested outputs."""
+        if route:
+            name = served.model_name
+            self.releases.after_run(
+                served, route, signature, inputs, outputs, time.perf_counter() - started,
+                self.catalog.resolver(name), lambda version: self.catalog.borrow(name, version),
+            )  # fmt: skip
+        selected = select_outputs(outputs, request.outputs)
+        return InferResponse(served.model_name, served.version, signature, selected, route, request.request_id)
 
     def _borrow(self, ref: ModelRef, routing_key: str | None) -> tuple[ServedVersion, str]:
         version, route = ref.version, ""
@@ -141,15 +155,6 @@ class ModelService:
             if chosen is not None:
                 route, version = chosen
         return self.catalog.borrow(ref.name, version, ref.label), route
-
-    def _after_route(
-        self, served: ServedVersion, route: str, signature: str, inputs: Mapping, outputs: Mapping, seconds: float
-    ) -> None:
-        name = served.model_name
-        self.releases.after_run(
-            served, route, signature, inputs, outputs, seconds, self.catalog.resolver(name),
-            lambda version: self.catalog.borrow(name, version),
-        )  # fmt: skip
 
     # ---- lookups for decoders and metadata ----
 

@@ -14,13 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from modelserve.errors import FailedPrecondition, InvalidArgument
+from modelserve.errors import FailedPrecondition, InvalidArgument, Unimplemented
 from modelserve.protocols.tfs.debug_text import json_type
 from modelserve.protocols.tfs.float_text import float_tokens
 from modelserve.protocols.tfs.json_parse import INT64_MAX, format_error, require_object, utf8
 from modelserve.protocols.tfs.predict_decode import b64_value, is_b64, shape_text
 from modelserve.protocols.tfs.predict_encode import nest, string_tokens, tf_dtype_name
 from modelserve.protocols.tfs.tf_example import Feature, encode_example
+from modelserve.types import CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD
 
 __all__ = ["decode_classify_regress", "encode_classify", "encode_regress"]
 
@@ -143,3 +144,23 @@ def encode_regress(outputs: Mapping[str, np.ndarray], num_examples: int) -> byte
     if num_examples == 0:
         raise InvalidArgument("Cannot convert empty RegressionResults to JSON")
     return ('{"results":[' + ",".join(float_tokens(values.ravel())) + "]}").encode()
+
+
+def check_multi_inference(request: Any) -> None:
+    """TF Serving's checks of a ``MultiInferenceRequest`` (the RPC and a warmup log alike), before any task
+    runs: tasks given, one model name, no signature twice, classify or regress methods only."""
+    if not request.tasks:
+        raise InvalidArgument("Inference request is empty")
+    names = {task.model_spec.name for task in request.tasks}
+    if "" in names:
+        raise InvalidArgument("Found ModelSpec with an empty model name.")
+    if len(names) != 1:
+        raise InvalidArgument("All ModelSpecs in a MultiInferenceRequest must access the same model name.")
+    seen: set[str] = set()
+    for task in request.tasks:
+        name = task.model_spec.signature_name or DEFAULT_SIGNATURE
+        if name in seen:
+            raise InvalidArgument(f"Duplicate evaluation of signature: {name}")
+        seen.add(name)
+        if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
+            raise Unimplemented(f"Unsupported signature method_name: {task.method_name}")

@@ -19,11 +19,12 @@ from google.protobuf import text_format
 from modelserve import dtypes
 from modelserve.config import ModelConfig
 from modelserve.config_io import parse_model_config
-from modelserve.errors import FailedPrecondition, InvalidArgument, SignatureNotFound, Unimplemented
+from modelserve.errors import FailedPrecondition, InvalidArgument, SignatureNotFound
 from modelserve.metrics.record import note
 from modelserve.protocols import pb, recorded
 from modelserve.protocols.grpc_common import aborting, deadline_of, routing_key_of, unary_service
 from modelserve.protocols.tfs import tensor_proto
+from modelserve.protocols.tfs.examples import check_multi_inference
 from modelserve.protocols.tfs.tf_example import serialized_examples
 from modelserve.serving.service import ModelService
 from modelserve.types import (
@@ -169,21 +170,9 @@ class TfsGrpcApi:
 
     @aborting
     async def multi_inference(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        if not request.tasks:
-            raise InvalidArgument("Inference request is empty")
-        names = {task.model_spec.name for task in request.tasks}
-        if "" in names:
-            raise InvalidArgument("Found ModelSpec with an empty model name.")
-        if len(names) != 1:
-            raise InvalidArgument("All ModelSpecs in a MultiInferenceRequest must access the same model name.")
-        signature_names = [task.model_spec.signature_name or DEFAULT_SIGNATURE for task in request.tasks]
-        for name in signature_names:
-            if signature_names.count(name) > 1:
-                raise InvalidArgument(f"Duplicate evaluation of signature: {name}")
+        check_multi_inference(request)
         response = pb.MultiInferenceResponse()
         for task in request.tasks:
-            if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
-                raise Unimplemented(f"Unsupported signature method_name: {task.method_name}")
             sub = pb.ClassificationRequest(model_spec=task.model_spec, input=request.input)
             answer, count = await self._run_examples(sub, task.method_name, context)
             result = response.results.add()

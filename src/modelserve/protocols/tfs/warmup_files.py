@@ -27,7 +27,7 @@ import numpy as np
 from modelserve.errors import Code, InvalidArgument, ServingError, Unimplemented
 from modelserve.protocols import pb
 from modelserve.protocols.tfs import json_parse, predict_decode, tensor_proto
-from modelserve.protocols.tfs.examples import decode_classify_regress
+from modelserve.protocols.tfs.examples import check_multi_inference, decode_classify_regress
 from modelserve.protocols.tfs.tf_example import serialized_examples
 from modelserve.serving.tfrecord import TFRecordError, TooManyRecords, read_records, write_records
 from modelserve.serving.warmup import MAX_RECORDS, WarmupCall, WarmupError, WarmupReaders
@@ -118,24 +118,12 @@ def _examples_call(
 
 
 def _multi_inference_calls(request: Any, origin: str, signature_of: SignatureOf) -> list[WarmupCall]:
-    if not request.tasks:
-        raise InvalidArgument("Inference request is empty")
-    names = {task.model_spec.name for task in request.tasks}
-    if "" in names:
-        raise InvalidArgument("Found ModelSpec with an empty model name.")
-    if len(names) != 1:
-        raise InvalidArgument("All ModelSpecs in a MultiInferenceRequest must access the same model name.")
+    check_multi_inference(request)
     examples = serialized_examples(request.input)
-    calls, seen = [], set()
-    for task in request.tasks:
-        name = task.model_spec.signature_name or DEFAULT_SIGNATURE
-        if name in seen:
-            raise InvalidArgument(f"Duplicate evaluation of signature: {name}")
-        seen.add(name)
-        if task.method_name not in _METHODS:
-            raise Unimplemented(f"Unsupported signature method_name: {task.method_name}")
-        calls.append(_examples_call(name, task.method_name, examples, origin, signature_of))
-    return calls
+    return [
+        _examples_call(task.model_spec.signature_name, task.method_name, examples, origin, signature_of)
+        for task in request.tasks
+    ]
 
 
 # ---------------------------------------------------------------------------------- warmup.json
