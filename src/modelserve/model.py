@@ -22,7 +22,6 @@ import numpy as np
 from modelserve.errors import FailedPrecondition
 from modelserve.runtimes import registry
 from modelserve.runtimes.base import LoadedModel, RuntimeOptions
-from modelserve.serving.service import ModelService
 from modelserve.types import DEFAULT_SIGNATURE, InferRequest, InputRules, ModelRef, Signature
 
 
@@ -34,6 +33,8 @@ class Model:
         self.path: Path = loaded.path
         self.platform: str = loaded.platform
         self.signatures: Mapping[str, Signature] = loaded.signatures
+        from modelserve.serving.service import ModelService  # on first load: `import modelserve` stays light
+
         self._ref = ModelRef(loaded.path.name or "model")
         self._service = ModelService.local(loaded, self._ref.name)
 

@@ -75,9 +75,8 @@ async def handle(
         match = _INFER_URL.fullmatch(raw_path)
         if match:
             name, version, label, verb = match.groups()
-            note(api=verb.lower())
             ref = ModelRef(unquote(name), _version(version), _label(label))
-            note(model=ref.name)  # before decoding, so a refused body still counts for its model
+            note(api=verb.lower(), model=ref.name)  # before decoding: a refused body counts for its model
             return await _infer(service, ref, verb.lower(), body, deadline, routing_key)
     elif method == "GET":
         match = _MODEL_URL.fullmatch(raw_path)
