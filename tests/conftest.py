@@ -6,7 +6,9 @@ build (``make test`` does, reusing ``models/`` when it is complete).
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -19,18 +21,43 @@ _INTEGRATION = Path(__file__).parent / "integration"
 _REAL_FIXTURES = {"examples_dir", "digits_test", "s3_endpoint", "s3"}
 
 
+_IMPORTS_TENSORFLOW = re.compile(
+    r"^\s*(?:import|from)\s+(?:tensorflow|tensorflow_serving)\b|importorskip\(\s*[\"'](?:tensorflow|tensorflow_serving)\b",
+    re.MULTILINE,
+)
+
+
+@functools.cache
+def _uses_tensorflow(path: str) -> bool:
+    """Whether a test module imports TensorFlow (or TF Serving's client, which does) to compare with it."""
+    return bool(_IMPORTS_TENSORFLOW.search(Path(path).read_text(encoding="utf-8")))
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """In the fast loop, do not even import the integration test modules (they import the frameworks)."""
+    if config.getoption("markexpr") != "not integration":
+        return None
+    if collection_path == _INTEGRATION or _INTEGRATION in collection_path.parents:
+        return True
+    if collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
+        return _uses_tensorflow(str(collection_path)) or None
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark ``integration`` every test under tests/integration/ and every test that uses real models; the
-    rest is the fast unit loop (``make test-fast``: ``pytest -m "not integration"``)."""
+    """Mark ``integration`` every test under tests/integration/, every test that uses real models, and every
+    test module that compares with TensorFlow itself; the rest is the fast unit loop (``make test-fast``:
+    ``pytest -m "not integration"``)."""
     for item in items:
+        path = Path(str(item.fspath))
         real = _REAL_FIXTURES & set(getattr(item, "fixturenames", ()))
-        if real or _INTEGRATION in Path(str(item.fspath)).parents:
+        if real or _INTEGRATION in path.parents or _uses_tensorflow(str(path)):
             item.add_marker(pytest.mark.integration)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """The fast loop must never import TensorFlow: fail it when a unit test did."""
-    if session.config.getoption("markexpr") == "not integration" and "tensorflow" in sys.modules:
+    if session.config.getoption("markexpr") == "not integration" and sys.modules.get("tensorflow") is not None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         print("\nthe fast loop (-m 'not integration') imported tensorflow; mark that test integration")
 
