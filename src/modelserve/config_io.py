@@ -72,14 +72,18 @@ class _Reader:
         return values[0]
 
 
-def read_model_config_file(path: Path) -> tuple[ModelConfig, ...]:
+def _read_text(path: Path, what: str) -> str:
+    """A config file's text, or InvalidArgument naming ``what`` it is and why it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InvalidArgument(f"cannot read model config file {path}: {exc.strerror}") from None
+        raise InvalidArgument(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
-        raise InvalidArgument(f"model config file {path} is not UTF-8 text: {exc}") from None
-    return parse_model_config(text, path)
+        raise InvalidArgument(f"{what} {path} is not UTF-8 text: {exc}") from None
+
+
+def read_model_config_file(path: Path) -> tuple[ModelConfig, ...]:
+    return parse_model_config(_read_text(path, "model config file"), path)
 
 
 def parse_model_config(
@@ -198,10 +202,9 @@ def _unwrap(value: object, name: str, path: Path) -> object:
 
 def read_batching_parameters(path: Path) -> BatchingConfig:
     """TF Serving's ``BatchingParameters`` text file (``max_batch_size { value: 128 }`` ...)."""
+    text = _read_text(path, "batching parameters file")
     try:
-        root = parse(path.read_text())
-    except OSError as exc:
-        raise InvalidArgument(f"cannot read batching parameters file {path}: {exc.strerror}") from None
+        root = parse(text)
     except TextProtoError as exc:
         raise InvalidArgument(f"{path}: {exc}") from None
     values: dict[str, object] = {}
@@ -225,12 +228,7 @@ def read_batching_parameters(path: Path) -> BatchingConfig:
 
 def read_traffic_file(path: Path) -> TrafficConfig:
     """Parse a JSON (``.json``) or YAML (anything else) traffic file; InvalidArgument names the problem."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidArgument(f"cannot read traffic config {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise InvalidArgument(f"traffic config {path} is not UTF-8 text: {exc}") from None
+    text = _read_text(path, "traffic config")
     if path.suffix == ".json":
         import json
 

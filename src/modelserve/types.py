@@ -5,7 +5,8 @@ A :class:`Signature` is what a caller may call on a loaded model: named inputs a
 marks an unknown dimension and ``None`` an unknown rank. Runtimes build these once at load time; the input
 gate, the inspect command and the metadata APIs only read them. :class:`InferRequest` and
 :class:`InferResponse` are what every front door, warmup, the stream worker, the Beam handler and
-``Model.predict`` exchange with :meth:`modelserve.serving.service.ModelService.infer`. Imports nothing of ours.
+``Model.predict`` exchange with :meth:`modelserve.serving.service.ModelService.infer`. Imports only
+:mod:`modelserve.errors`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+
+from modelserve.errors import SignatureNotFound
 
 PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -163,3 +166,15 @@ class ModelView:
     version: int
     platform: str
     signatures: Mapping[str, Signature]
+
+    def signature(self, name: str) -> Signature:
+        return signature_named(self.signatures, name)
+
+
+def signature_named(signatures: Mapping[str, Signature], name: str) -> Signature:
+    """``signatures[name]``, or :class:`SignatureNotFound` listing the ones that exist."""
+    try:
+        return signatures[name]
+    except KeyError:
+        known = ", ".join(sorted(signatures)) or "none"
+        raise SignatureNotFound(f"signature {name!r} not found; this model has: {known}", name) from None

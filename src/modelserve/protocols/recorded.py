@@ -1,5 +1,6 @@
-"""Calls into the serving core that also fill in the request's metrics record (model, version, signature,
-route), shared by every front door so each records a call the same way."""
+"""Calls into the serving core that also fill in the request's metrics record with what answered (version,
+signature, route), shared by every front door. The door itself notes the model it was asked for, before it
+decodes anything, so a refused body still counts for its model."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from modelserve.types import InferRequest, InferResponse, ModelRef, ModelView
 
 async def infer(service: ModelService, request: InferRequest) -> InferResponse:
     """:meth:`ModelService.infer`, noting what answered."""
-    note(model=request.ref.name)
     response = await service.infer(request)
     note(version=str(response.version), signature=response.signature, route=response.route)
     return response
@@ -18,7 +18,6 @@ async def infer(service: ModelService, request: InferRequest) -> InferResponse:
 
 def describe(service: ModelService, ref: ModelRef) -> ModelView:
     """:meth:`ModelService.describe`, noting the version described."""
-    note(model=ref.name)
     view = service.describe(ref)
     note(version=str(view.version))
     return view

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from modelserve.errors import NotFound, SignatureNotFound
-from modelserve.types import Signature
+from modelserve.errors import NotFound
+from modelserve.types import Signature, signature_named
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,7 @@ class LoadedModel(abc.ABC):
 
     def signature(self, name: str) -> Signature:
         """The named signature, or :class:`NotFound` listing the ones that exist."""
-        try:
-            return self.signatures[name]
-        except KeyError:
-            known = ", ".join(sorted(self.signatures)) or "none"
-            raise SignatureNotFound(f"signature {name!r} not found; this model has: {known}", name) from None
+        return signature_named(self.signatures, name)
 
     @abc.abstractmethod
     def run(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

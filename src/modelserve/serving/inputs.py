@@ -115,9 +115,9 @@ def select_outputs(outputs: dict[str, np.ndarray], requested: tuple[str, ...]) -
 
 
 def _check_names(signature: Signature, inputs: Mapping[str, Any], rules: InputRules) -> None:
-    sent, expected = set(inputs), set(signature.inputs)
-    if sent == expected:
+    if inputs.keys() == signature.inputs.keys():  # set-like views: no sets built on the hot path
         return
+    sent, expected = set(inputs), set(signature.inputs)
     if rules is InputRules.TF_SERVING:
         extra, missing = sorted(sent - expected), sorted(expected - sent)
         raise InvalidArgument(

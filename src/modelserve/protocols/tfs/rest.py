@@ -87,7 +87,7 @@ async def handle(
                     raise InvalidArgument("Missing model name in request.")
                 return RestResponse(_json(list_models(service)))
             name, number = unquote(name), _version(version)
-            note(api="metadata" if metadata else "status")
+            note(api="metadata" if metadata else "status", model=name)
             if metadata:
                 return _metadata(service, name, number, _label(label))
             return _status(service, name, number, _label(label))

@@ -22,7 +22,7 @@ from modelserve.protocols import pb, recorded
 from modelserve.protocols.grpc_common import aborting, deadline_of, routing_key_of, unary_service
 from modelserve.protocols.v2 import metadata
 from modelserve.protocols.v2.binary import decode_model_infer, to_raw
-from modelserve.protocols.v2.metadata import EXTENSIONS, default_signature
+from modelserve.protocols.v2.metadata import EXTENSIONS
 from modelserve.serving.service import ModelService
 from modelserve.types import DEFAULT_SIGNATURE, InferRequest, InputRules, ModelRef
 
@@ -66,8 +66,9 @@ class V2GrpcApi:
 
     @aborting
     async def model_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        note(model=request.name)
         view = recorded.describe(self.service, ModelRef(request.name, parse_version(request.version)))
-        signature = default_signature(view)
+        signature = view.signature(DEFAULT_SIGNATURE)
         response = pb.ModelMetadataResponse(
             name=request.name,
             versions=[str(v) for v in self.service.available_versions(request.name)],
@@ -84,8 +85,9 @@ class V2GrpcApi:
 
     @aborting
     async def model_config(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        note(model=request.name)
         view = recorded.describe(self.service, ModelRef(request.name, parse_version(request.version)))
-        config = metadata.model_config(request.name, view.platform, default_signature(view))
+        config = metadata.model_config(request.name, view.platform, view.signature(DEFAULT_SIGNATURE))
         message = pb.V2ModelConfig(name=config["name"], platform=config["platform"], max_batch_size=0)
         for target, tensors in ((message.input, config["input"]), (message.output, config["output"])):
             for tensor in tensors:

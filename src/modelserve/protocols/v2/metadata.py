@@ -16,12 +16,10 @@ from typing import Any
 import orjson
 
 from modelserve.dtypes import by_name
-from modelserve.errors import NotFound
-from modelserve.types import DEFAULT_SIGNATURE, ModelView, Signature, TensorSpec
+from modelserve.types import Signature, TensorSpec
 
 __all__ = [
     "EXTENSIONS",
-    "default_signature",
     "error_body",
     "json_bytes",
     "model_config",
@@ -108,12 +106,3 @@ def error_body(message: str) -> bytes:
 def json_bytes(value: Any) -> bytes:
     """Compact JSON for other V2 bodies (e.g. the repository index)."""
     return orjson.dumps(value)
-
-
-def default_signature(view: ModelView) -> Signature:
-    """The signature V2 metadata describes: ``serving_default`` (NotFound when the model has none)."""
-    signature = view.signatures.get(DEFAULT_SIGNATURE)
-    if signature is None:
-        known = ", ".join(sorted(view.signatures)) or "none"
-        raise NotFound(f"signature {DEFAULT_SIGNATURE!r} not found; this model has: {known}")
-    return signature

@@ -20,7 +20,7 @@ from modelserve.metrics.record import note
 from modelserve.protocols import recorded
 from modelserve.protocols.http import RestResponse
 from modelserve.protocols.v2 import envelope, json_tensors, metadata
-from modelserve.protocols.v2.metadata import EXTENSIONS, default_signature
+from modelserve.protocols.v2.metadata import EXTENSIONS
 from modelserve.serving.service import ModelService
 from modelserve.types import DEFAULT_SIGNATURE, InferRequest, InputRules, ModelRef
 
@@ -63,7 +63,7 @@ async def handle(
             return _metadata(service, name, version)
         if verb == "/config" and method == "GET":
             view = recorded.describe(service, ModelRef(name, version))
-            config = metadata.model_config(name, view.platform, default_signature(view))
+            config = metadata.model_config(name, view.platform, view.signature(DEFAULT_SIGNATURE))
             return RestResponse(metadata.json_bytes(config))
         if verb == "/ready" and method == "GET":
             return _ready(service, name, version)
@@ -75,7 +75,7 @@ async def handle(
 def _metadata(service: ModelService, name: str, version: int | None) -> RestResponse:
     view = recorded.describe(service, ModelRef(name, version))
     versions = [str(v) for v in service.available_versions(name)]
-    body = metadata.model_metadata(name, versions, view.platform, default_signature(view))
+    body = metadata.model_metadata(name, versions, view.platform, view.signature(DEFAULT_SIGNATURE))
     return RestResponse(body, version=view.version)
 
 
