@@ -24,7 +24,7 @@ from modelserve.repository.filesystem import version_folders
 from modelserve.runtimes import registry
 from modelserve.runtimes.base import LoadedModel, RuntimeOptions
 from modelserve.serving.handle import ServedVersion
-from modelserve.serving.manager import ModelManager, Warmup
+from modelserve.serving.manager import ModelManager, Warmup, unknown_model
 from modelserve.serving.state import VersionState, VersionStatus
 
 log = logging.getLogger(__name__)
@@ -299,11 +299,15 @@ class ModelCatalog:
         ``Specific(m, 3)``; an unknown label is ``Unrecognized servable version label: l``."""
         manager = self._managers.get(name)
         if manager is None:
-            if label is not None:
-                raise InvalidArgument(f"Unrecognized servable version label: {label}")
-            request = f"Specific({name}, {version})" if version is not None else f"Latest({name})"
-            raise NotFound(f"Servable not found for request: {request}")
+            raise unknown_model(name, version, label)
         return manager.borrow(version, label)
+
+    def find(self, name: str, version: int | None = None, label: str | None = None) -> ServedVersion:
+        """:meth:`borrow` without counting in, for reading a version's signatures (same errors)."""
+        manager = self._managers.get(name)
+        if manager is None:
+            raise unknown_model(name, version, label)
+        return manager.find(version, label)
 
     def labels(self, name: str) -> dict[str, int]:
         """The labels of ``name`` (empty for an unknown model)."""

@@ -33,6 +33,7 @@ from modelserve.batching.dynamic import DynamicBatcher
 from modelserve.config import BatchingConfig, DispatchOptions
 from modelserve.errors import DeadlineExceeded, Internal, ServingError, Unavailable
 from modelserve.metrics.collectors import ServingMetrics, rows_of
+from modelserve.runtimes.base import LoadedModel
 from modelserve.runtimes.registry import first_line
 from modelserve.serving.handle import ServedVersion
 
@@ -115,7 +116,13 @@ class Dispatcher:
         """Run the call on the calling thread (the in-memory API), within the in-flight bound."""
         self._enter()
         try:
-            return self._caller(served, signature, api)(inputs, time.perf_counter())
+            if self._metrics is not None:
+                return self._caller(served, signature, api)(inputs, time.perf_counter())
+            started = time.perf_counter()  # no metrics (a local service): no running count to keep either
+            try:
+                return _run_model(served.model, signature, inputs)
+            finally:
+                served.observe_call(signature, time.perf_counter() - started)
         finally:
             self._leave()
 
@@ -129,11 +136,7 @@ class Dispatcher:
             with lock:
                 self._running += 1
             try:
-                return model.run(signature, batch)
-            except ServingError:
-                raise
-            except Exception as exc:  # runtimes wrap framework errors; anything else is a bug worth naming
-                raise Internal(f"model call failed: {type(exc).__name__}: {first_line(exc)}") from exc
+                return _run_model(model, signature, batch)
             finally:
                 ended = time.perf_counter()
                 served.observe_call(signature, ended - started)
@@ -214,3 +217,13 @@ class Dispatcher:
         deadline = time.monotonic() + self.options.graceful_shutdown_seconds
         while self._in_flight and time.monotonic() < deadline:
             time.sleep(0.01)
+
+
+def _run_model(model: LoadedModel, signature: str, inputs: Mapping[str, np.ndarray]) -> Arrays:
+    """``model.run``, with a failure that is not a ServingError named as Internal (a runtime bug)."""
+    try:
+        return model.run(signature, inputs)
+    except ServingError:
+        raise
+    except Exception as exc:  # runtimes wrap framework errors; anything else is a bug worth naming
+        raise Internal(f"model call failed: {type(exc).__name__}: {first_line(exc)}") from exc

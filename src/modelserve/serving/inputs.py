@@ -30,6 +30,7 @@ Dtype rules, per :class:`InputRules`:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -137,6 +138,8 @@ def _check_names(signature: Signature, inputs: Mapping[str, Any], rules: InputRu
 
 
 def _check_tf_dtype(index: int, spec: TensorSpec, array: np.ndarray) -> None:
+    if array.dtype == _numpy_dtype(spec.dtype):  # the common case, cheaply (``dtype.name`` is slow in numpy)
+        return
     given = dtypes.by_numpy(array.dtype).name
     if given == spec.dtype or (spec.quantization is not None and array.dtype.kind == "f"):
         return
@@ -145,6 +148,13 @@ def _check_tf_dtype(index: int, spec: TensorSpec, array: np.ndarray) -> None:
         f"Expects arg[{index}] to be {expected_tf[3:].lower()} but {given_tf[3:].lower()} is provided "
         f"(input '{spec.name}')"
     )
+
+
+@functools.cache
+def _numpy_dtype(name: str) -> np.dtype | None:
+    """The numpy dtype of a canonical dtype name (None for string and dtypes numpy lacks)."""
+    numpy = dtypes.by_name(name).numpy
+    return None if numpy is None or name == "string" else np.dtype(numpy)
 
 
 def _check_v2_datatype(spec: TensorSpec, array: np.ndarray) -> None:
@@ -174,6 +184,12 @@ def _cast_all(signature: Signature, inputs: Mapping[str, Any] | Any, strict_shap
                 f"({_described(signature)}); pass a dict of name -> value"
             )
         inputs = {next(iter(signature.inputs)): inputs}
+    if inputs.keys() != signature.inputs.keys():
+        _check_cast_names(signature, inputs)
+    return {name: cast_tensor(spec, inputs[name], strict_shapes) for name, spec in signature.inputs.items()}
+
+
+def _check_cast_names(signature: Signature, inputs: Mapping[str, Any]) -> None:
     unknown = [name for name in inputs if name not in signature.inputs]
     if unknown:
         raise InvalidArgument(
@@ -186,7 +202,6 @@ def _cast_all(signature: Signature, inputs: Mapping[str, Any] | Any, strict_shap
             f"missing input {spec.name!r} ({spec.describe()}) for signature {signature.name!r}; "
             f"it takes: {_described(signature)}"
         )
-    return {name: cast_tensor(spec, inputs[name], strict_shapes) for name, spec in signature.inputs.items()}
 
 
 def cast_tensor(spec: TensorSpec, value: Any, strict_shapes: bool = True) -> np.ndarray:

@@ -60,24 +60,31 @@ class ModelManager:
     # ---- request side (any thread) ----
 
     def borrow(self, version: int | None = None, label: str | None = None) -> ServedVersion:
-        """The requested AVAILABLE version, counted in; use it in a ``with`` block.
-
-        Raises NotFound with TF Serving's messages, or InvalidArgument for an unknown label.
+        """The requested AVAILABLE version, counted in (under the lock, so an unload cannot slip between);
+        use it in a ``with`` block. Raises NotFound with TF Serving's messages, or InvalidArgument for an
+        unknown label.
         """
         with self._lock:
-            if label is not None:
-                if label not in self._labels:
-                    raise InvalidArgument(f"Unrecognized servable version label: {label}")
-                version = self._labels[label]
-            if version is None:
-                if not self._serving:
-                    raise NotFound(f"Servable not found for request: Latest({self.name})")
-                served = self._serving[max(self._serving)]
-            else:
-                served = self._serving.get(version)
-                if served is None:
-                    raise NotFound(f"Servable not found for request: Specific({self.name}, {version})")
-            return served.borrow()
+            return self._find(version, label).borrow()
+
+    def find(self, version: int | None = None, label: str | None = None) -> ServedVersion:
+        """:meth:`borrow` without counting in: only for reading what a version never changes (signatures)."""
+        with self._lock:
+            return self._find(version, label)
+
+    def _find(self, version: int | None, label: str | None) -> ServedVersion:
+        if label is not None:
+            if label not in self._labels:
+                raise InvalidArgument(f"Unrecognized servable version label: {label}")
+            version = self._labels[label]
+        if version is None:
+            if not self._serving:
+                raise NotFound(f"Servable not found for request: Latest({self.name})")
+            return self._serving[max(self._serving)]
+        served = self._serving.get(version)
+        if served is None:
+            raise NotFound(f"Servable not found for request: Specific({self.name}, {version})")
+        return served
 
     def statuses(self) -> list[VersionStatus]:
         """Every version ever seen, newest first (unloaded ones as END)."""
@@ -232,3 +239,11 @@ class ModelManager:
         gc.collect()
         self._set(version, VersionState.END)
         log.info("model %s version %d unloaded", self.name, version)
+
+
+def unknown_model(name: str, version: int | None, label: str | None) -> ServingError:
+    """TF Serving's error for a request to a model that is not served (an unknown label is named first)."""
+    if label is not None:
+        return InvalidArgument(f"Unrecognized servable version label: {label}")
+    request = f"Specific({name}, {version})" if version is not None else f"Latest({name})"
+    return NotFound(f"Servable not found for request: {request}")

@@ -164,13 +164,12 @@ class ModelService:
         Resolves a version or label as :meth:`infer` does; a ref that names neither resolves to the newest
         version (not through the traffic policy: :meth:`infer`'s gate checks again against the version
         that answers). Raises NotFound, or :class:`~modelserve.errors.SignatureNotFound`."""
-        with self.catalog.borrow(ref.name, ref.version, ref.label) as served:
-            return served.model.signature(name)
+        return self.catalog.find(ref.name, ref.version, ref.label).model.signature(name)  # signatures never change
 
     def describe(self, ref: ModelRef) -> ModelView:
         """Name, version, platform and signatures of the version ``ref`` resolves to (metadata APIs)."""
-        with self.catalog.borrow(ref.name, ref.version, ref.label) as served:
-            return ModelView(served.model_name, served.version, served.model.platform, served.model.signatures)
+        served = self.catalog.find(ref.name, ref.version, ref.label)
+        return ModelView(served.model_name, served.version, served.model.platform, served.model.signatures)
 
     def statuses(self, name: str, version: int | None = None) -> list[VersionStatus]:
         """TF Serving's GetModelStatus: every version ever seen, or one."""

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from modelserve.errors import InvalidArgument, NotFound, Unimplemented
+from modelserve.errors import NotFound, Unimplemented
 from modelserve.runtimes.base import LoadedModel
 from modelserve.serving.handle import ServedVersion
+from modelserve.serving.manager import unknown_model
 from modelserve.serving.state import VersionState, VersionStatus
 
 
@@ -26,17 +27,14 @@ class SingleModelCatalog:
         self._served = ServedVersion(name, version, path or model.path, model)
 
     def borrow(self, name: str, version: int | None = None, label: str | None = None) -> ServedVersion:
-        """The one version, counted in; TF Serving's NotFound messages for anything else."""
-        if name != self.name:
-            if label is not None:
-                raise InvalidArgument(f"Unrecognized servable version label: {label}")
-            request = f"Specific({name}, {version})" if version is not None else f"Latest({name})"
-            raise NotFound(f"Servable not found for request: {request}")
-        if label is not None:
-            raise InvalidArgument(f"Unrecognized servable version label: {label}")
-        if version is not None and version != self.version:
-            raise NotFound(f"Servable not found for request: Specific({name}, {version})")
-        return self._served.borrow()
+        """The one version, counted in; TF Serving's errors for anything else."""
+        return self.find(name, version, label).borrow()
+
+    def find(self, name: str, version: int | None = None, label: str | None = None) -> ServedVersion:
+        """The one version, not counted in (for reading its signatures)."""
+        if name != self.name or label is not None or version not in (None, self.version):
+            raise unknown_model(name, version, label)
+        return self._served
 
     def resolver(self, name: str) -> Callable[[str], int | None]:
         return lambda target: self.version if name == self.name and target == str(self.version) else None
