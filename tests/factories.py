@@ -111,3 +111,29 @@ def tflite_without_signatures(folder: Path) -> Path:
     path = folder / "model.tflite"
     path.write_bytes(converter.convert())
     return path
+
+
+def onnx_triton_simple(folder: Path) -> Path:
+    """ONNX stand-in for Triton's example model ``simple``: INT32 ``[-1, 16]`` inputs ``INPUT0``/``INPUT1``,
+    ``OUTPUT0 = INPUT0 + INPUT1`` and ``OUTPUT1 = INPUT0 - INPUT1``."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    def int32(name: str) -> object:
+        return helper.make_tensor_value_info(name, TensorProto.INT32, ["batch", 16])
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("Add", ["INPUT0", "INPUT1"], ["OUTPUT0"]),
+            helper.make_node("Sub", ["INPUT0", "INPUT1"], ["OUTPUT1"]),
+        ],
+        "simple",
+        [int32("INPUT0"), int32("INPUT1")],
+        [int32("OUTPUT0"), int32("OUTPUT1")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.checker.check_model(model)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.onnx"
+    onnx.save(model, str(path))
+    return path

@@ -142,6 +142,8 @@ class ServerConfig:
     grpc_port: int = 8500
     grpc_max_message_bytes: int = 2**31 - 1
     serialize_as_tensor_content: bool = False
+    enable_signature_method_name_check: bool = False
+    allow_client_shm: bool = True  # V2 system shared memory (Triton's extension) on both V2 doors
     monitoring_path: str | None = "/monitoring/prometheus/metrics"
     batching: BatchingConfig | None = None  # --enable_batching
     per_model_batching: bool = False  # a version's batching_params.pbtxt overrides `batching`

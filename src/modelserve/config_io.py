@@ -53,11 +53,16 @@ _MODEL_FIELDS = {
 
 
 class _Reader:
+    """Errors of a model config file name the file and line, after the words TF Serving's users search
+    logs for (``Error parsing text-format tensorflow.serving.ModelServerConfig``)."""
+
     def __init__(self, path: Path | str) -> None:
         self.path = path
 
     def fail(self, line: int, message: str) -> InvalidArgument:
-        return InvalidArgument(f"{self.path}:{line}: {message}")
+        return InvalidArgument(
+            f"Error parsing text-format tensorflow.serving.ModelServerConfig: {self.path}:{line}: {message}"
+        )
 
     def one(self, message: Message, name: str, kind: type, line: int, required: bool = False) -> object:
         values = message.fields.get(name, [])

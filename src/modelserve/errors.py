@@ -63,6 +63,12 @@ class NotFound(ServingError):
     code = Code.NOT_FOUND
 
 
+class AlreadyExists(ServingError):
+    """Something the request would create exists already (a shared-memory region of that name)."""
+
+    code = Code.ALREADY_EXISTS
+
+
 class FailedPrecondition(ServingError):
     """The model exists but cannot do this now (e.g. it loaded but fails at run time)."""
 

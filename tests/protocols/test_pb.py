@@ -101,6 +101,12 @@ SERVICES = {
         "RepositoryIndex",
         "RepositoryModelLoad",
         "RepositoryModelUnload",
+        "ModelStatistics",
+        "SystemSharedMemoryStatus",
+        "SystemSharedMemoryRegister",
+        "SystemSharedMemoryUnregister",
+        "CudaSharedMemoryStatus",
+        "CudaSharedMemoryUnregister",
     },
 }
 

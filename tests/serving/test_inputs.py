@@ -130,20 +130,22 @@ def test_bool_not_accepted_for_float():
         ((-1, 8, 8, 1), (2, 9, 9, 2), False, False),  # same rank: sizes checked for TensorFlow too
         ((-1, 8, 8, 1), (1, 4), False, False),  # the rank oneDNN's Conv2D aborts on
         ((-1, 8, 8, 1), (2, 64), False, False),
-        ((-1, 8, 8, 1), (2, 8, 8), False, False),  # rank 3+ inputs need their rank, even modulo unit dims
+        ((-1, 8, 8, 1), (2, 8, 8), False, False),  # rank 3+ inputs need their rank and sizes
         ((-1, 1), (3,), False, True),  # TF Serving's half_plus_two: {"instances": [1.0, 2.0, 5.0]}
         ((-1, 1), (3,), True, False),
         ((-1, 1), (3, 1, 1), False, True),
         ((-1, 1), (), False, True),
-        ((-1, 1), (3, 2), False, False),  # same rank: the known dims must match
+        ((-1, 1), (2, 2), False, True),  # TF Serving's own handler test: [[1, 2], [3, 4]]
+        ((-1, 1), (3, 2), True, False),
         ((-1, 784), (784,), False, True),  # one instance without its batch dim: TensorFlow decides
-        ((-1, 784), (1, 783), False, False),
-        ((-1, 784), (783,), False, False),  # a different number of elements per row
-        ((-1, 784), (2, 392), False, False),
+        ((-1, 784), (1, 783), False, True),  # TensorFlow's MatMul refuses it, cleanly
+        ((-1, 784), (1, 783), True, False),
+        ((-1, 784), (783,), True, False),
+        ((-1, 784), (2, 392), True, False),
         ((-1, 3), (1, 1, 3), False, True),
         ((-1,), (3,), True, True),
         ((-1,), (3, 1), False, True),
-        ((-1,), (3, 2), False, False),
+        ((-1,), (3, 2), True, False),
         (None, (1, 2, 3, 4, 5), True, True),
     ],
 )

@@ -190,7 +190,7 @@ def test_requests_really_run_on_the_model(tf_model: LoadedModel, tmp_path: Path)
     [
         (predict_log({"y": np.ones((1, 1), np.float32)}), Code.INVALID_ARGUMENT, "Sent extra: {y}"),
         (predict_log({"x": np.ones((1, 1), np.float32)}, "nope"), Code.FAILED_PRECONDITION, "signature 'nope'"),
-        (regress_log(x_examples(1.0), "classify_x_to_y"), Code.INVALID_ARGUMENT, "method_name to be"),
+        (regress_log(x_examples(1.0), "classify_x_to_y"), Code.INVALID_ARGUMENT, "No regression outputs found"),
         (classify_log([], "classify_x_to_y"), Code.INVALID_ARGUMENT, "Input is empty"),
         (multi_inference_log(""), Code.INVALID_ARGUMENT, "Found ModelSpec with an empty model name."),
         (multi_inference_log("m", "m"), Code.INVALID_ARGUMENT, "Duplicate evaluation of signature: classify_x_to_y"),

@@ -114,11 +114,15 @@ def test_undecodable_entries_say_what_is_wrong(fields: dict, message: str):
 
 
 def test_tensorflow_leniency_is_the_gate_s_own():
-    """Rank 2 or less: TensorFlow graphs may take the declared shape up to unit dims; sizes still count."""
+    """Rank 2 or less: TensorFlow graphs take any shape (TF Serving's rule); strict runtimes the declared one."""
     request = decode({"request": b'{"instances": [1, 2, 3]}', "signature": b"single"}, strict=False)
     assert request.inputs["x"].shape == (3,)
+    assert decode({"request": b'{"instances": [[1, 2]]}', "signature": b"single"}, strict=False).inputs["x"].shape == (
+        1,
+        2,
+    )
     with pytest.raises(InvalidArgument, match=r"expects float32 \[-1, 3\], got float32 \[1, 2\]"):
-        decode({"request": b'{"instances": [[1, 2]]}', "signature": b"single"}, strict=False)
+        decode({"request": b'{"instances": [[1, 2]]}', "signature": b"single"}, strict=True)
 
 
 def test_results_mirror_the_request_form():

@@ -186,6 +186,18 @@ RepositoryModelLoadRequest = message_class("inference.RepositoryModelLoadRequest
 RepositoryModelLoadResponse = message_class("inference.RepositoryModelLoadResponse")
 RepositoryModelUnloadRequest = message_class("inference.RepositoryModelUnloadRequest")
 RepositoryModelUnloadResponse = message_class("inference.RepositoryModelUnloadResponse")
+ModelStatisticsRequest = message_class("inference.ModelStatisticsRequest")
+ModelStatisticsResponse = message_class("inference.ModelStatisticsResponse")
+SystemSharedMemoryStatusRequest = message_class("inference.SystemSharedMemoryStatusRequest")
+SystemSharedMemoryStatusResponse = message_class("inference.SystemSharedMemoryStatusResponse")
+SystemSharedMemoryRegisterRequest = message_class("inference.SystemSharedMemoryRegisterRequest")
+SystemSharedMemoryRegisterResponse = message_class("inference.SystemSharedMemoryRegisterResponse")
+SystemSharedMemoryUnregisterRequest = message_class("inference.SystemSharedMemoryUnregisterRequest")
+SystemSharedMemoryUnregisterResponse = message_class("inference.SystemSharedMemoryUnregisterResponse")
+CudaSharedMemoryStatusRequest = message_class("inference.CudaSharedMemoryStatusRequest")
+CudaSharedMemoryStatusResponse = message_class("inference.CudaSharedMemoryStatusResponse")
+CudaSharedMemoryUnregisterRequest = message_class("inference.CudaSharedMemoryUnregisterRequest")
+CudaSharedMemoryUnregisterResponse = message_class("inference.CudaSharedMemoryUnregisterResponse")
 
 
 # --- Any ---

@@ -49,7 +49,7 @@ class LoadedModel(abc.ABC):
     path: Path
     signatures: Mapping[str, Signature]
     #: How the input gate checks shapes: True, the declared rank and every known dimension exactly; False
-    #: (TensorFlow graphs), TF Serving's leniency for inputs of rank 2 or less (``[N]`` for ``[-1, 1]``),
+    #: (TensorFlow graphs, TFLite), TF Serving's leniency: inputs of rank 2 or less take any shape,
     #: see :func:`modelserve.serving.inputs.shape_fits`.
     strict_shapes: bool = True
     #: This version's own batching parameters (a ``BatchingConfig`` from its ``batching_params.pbtxt`` with

@@ -3,10 +3,17 @@
 This is the only module that imports TensorFlow, and only the registry imports it, when a TensorFlow
 model is loaded. SavedModel signatures (names, method names, dtypes, shapes, tensor names) are read from
 ``saved_model.pb`` itself, exactly as ``saved_model_cli`` shows them, for TF2 exports and TF1 signature
-defs alike (including signatures that take serialized ``tf.Example`` strings); calls go through the
-signature functions of ``tf.saved_model.load``. A Keras file gets one ``serving_default`` predict
+defs alike (including signatures that take serialized ``tf.Example`` strings). A TF2 export (one with an
+object graph) is called through the signature functions of ``tf.saved_model.load``; a TF1 graph (no object
+graph: ``Estimator`` and ``tf.compat.v1`` exports, TF Serving's testdata) is loaded as TF Serving loads it,
+into a ``tf.compat.v1.Session`` by ``tf.compat.v1.saved_model.loader.load`` (its init and main ops run),
+and called with ``Session.run`` on the signature's tensor names. The TF2 loader refuses some TF1 graphs
+that TF Serving serves (its pruning gives an unknown-rank ``tf.Example`` input rank 0), and the session
+is faster (half_plus_two: 27 us a call through a session callable, against 315 us for the TF2
+function). A Keras file gets one ``serving_default`` predict
 signature built from the model's inputs and outputs (outputs keyed like ``model.export()``: the model's
-own dict keys, else ``output_0``, ``output_1``, ...). Eager signature calls are thread-safe.
+own dict keys, else ``output_0``, ``output_1``, ...). Eager signature calls and ``Session.run`` are
+thread-safe.
 """
 
 from __future__ import annotations
@@ -63,22 +70,33 @@ def _read_saved_model(path: Path) -> saved_model_pb2.SavedModel:
     return proto
 
 
+# TF1 reference dtypes (variables read as ``DT_FLOAT_REF``) are their value's dtype plus this.
+_REF_DTYPE_OFFSET = 100
+
+
 def _tensor_spec(alias: str, info: meta_graph_pb2.TensorInfo) -> TensorSpec:
     shape_proto = info.tensor_shape
     shape = None if shape_proto.unknown_rank else tuple(int(d.size) for d in shape_proto.dim)
-    return TensorSpec(alias, dtypes.by_tf_enum(info.dtype).name, shape, tensor_name=info.name)
+    enum = info.dtype - _REF_DTYPE_OFFSET if info.dtype > _REF_DTYPE_OFFSET else info.dtype
+    return TensorSpec(alias, dtypes.by_tf_enum(enum).name, shape, tensor_name=info.name)
 
 
-def read_signatures(path: Path, tags: tuple[str, ...] = ("serve",)) -> dict[str, Signature]:
-    """Every signature def of the MetaGraph tagged ``tags``, in file order, without loading the model."""
+def _meta_graph(path: Path, tags: tuple[str, ...]) -> meta_graph_pb2.MetaGraphDef:
     proto = _read_saved_model(path)
     wanted = set(tags)
     for meta_graph in proto.meta_graphs:
         if set(meta_graph.meta_info_def.tags) == wanted:
-            break
-    else:
-        found = "; ".join(",".join(mg.meta_info_def.tags) for mg in proto.meta_graphs) or "none"
-        raise ModelLoadError(f"no MetaGraph tagged {','.join(tags)} in {path} (tag-sets: {found})")
+            return meta_graph
+    found = "; ".join(",".join(mg.meta_info_def.tags) for mg in proto.meta_graphs) or "none"
+    raise ModelLoadError(f"no MetaGraph tagged {','.join(tags)} in {path} (tag-sets: {found})")
+
+
+def read_signatures(path: Path, tags: tuple[str, ...] = ("serve",)) -> dict[str, Signature]:
+    """Every signature def of the MetaGraph tagged ``tags``, in file order, without loading the model."""
+    return _signatures_of(_meta_graph(path, tags))
+
+
+def _signatures_of(meta_graph: meta_graph_pb2.MetaGraphDef) -> dict[str, Signature]:
     return {
         name: Signature(
             name,
@@ -91,12 +109,16 @@ def read_signatures(path: Path, tags: tuple[str, ...] = ("serve",)) -> dict[str,
     }
 
 
-def _to_numpy(value: tf.Tensor) -> np.ndarray:
-    array = value.numpy()
-    return array if isinstance(array, np.ndarray) else np.asarray(array, dtype=object)
+def _to_numpy(value: tf.Tensor | np.ndarray | object) -> np.ndarray:
+    """An output as an array: a scalar stays its dtype (``np.float32(2.0)`` -> float32, rank 0); strings
+    are object arrays of ``bytes``."""
+    array = value.numpy() if isinstance(value, tf.Tensor) else value
+    if isinstance(array, np.ndarray):
+        return array.astype(object) if array.dtype.kind == "S" else array
+    return np.asarray(array, dtype=object) if isinstance(array, bytes) else np.asarray(array)
 
 
-def _run_guarded(call: Callable[[], Mapping[str, tf.Tensor]]) -> dict[str, np.ndarray]:
+def _run_guarded(call: Callable[[], Mapping[str, tf.Tensor | np.ndarray]]) -> dict[str, np.ndarray]:
     """Run a TensorFlow call, turning framework errors into our vocabulary and tensors into numpy."""
     try:
         outputs = call()
@@ -135,13 +157,74 @@ class SavedModel(LoadedModel):
         self._loaded = None
 
 
-def load(path: Path, options: RuntimeOptions) -> SavedModel:
+class SessionSavedModel(LoadedModel):
+    """A TF1 graph in its own ``tf.compat.v1.Session``, called through one session callable per signature.
+
+    A callable (``CallableOptions`` of the signature's feed and fetch tensor names) runs the graph as TF
+    Serving's C++ ``Session::Run`` does: 30 us a call on half_plus_two against 250 us for ``Session.run``,
+    and without ``Session.run``'s Python-side check of feeds against the placeholders' static shapes (TF
+    Serving feeds ``[2, 2]`` to ``half_plus_two``'s ``[-1, 1]``; the kernels check what they need).
+    Callables, like ``Session.run``, are thread-safe.
+    """
+
+    platform = "tensorflow"
+    strict_shapes = False
+
+    def __init__(self, path: Path, signatures: dict[str, Signature], session: tf.compat.v1.Session) -> None:
+        self.path = path
+        self.signatures = signatures
+        self._session = session
+        self._callables = {name: self._callable(signature) for name, signature in signatures.items()}
+
+    def _callable(self, signature: Signature) -> Callable[..., list[np.ndarray]]:
+        from tensorflow.core.protobuf import config_pb2
+
+        options = config_pb2.CallableOptions(
+            feed=[spec.tensor_name for spec in signature.inputs.values()],
+            fetch=[spec.tensor_name for spec in signature.outputs.values()],
+        )
+        return self._session._make_callable_from_options(options)  # TensorFlow's own fast path (private)
+
+    def run(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        signature = self.signature(signature_name)
+        call = self._callables.get(signature.name)
+        if call is None:
+            raise FailedPrecondition(f"model {self.path} was unloaded")
+        arrays = [inputs[name] for name in signature.inputs]
+        return _run_guarded(lambda: dict(zip(signature.outputs, call(*arrays))))
+
+    def close(self) -> None:
+        self._callables = {}
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+
+def _load_session(path: Path, meta_graph: meta_graph_pb2.MetaGraphDef, options: RuntimeOptions) -> LoadedModel:
+    config = tf.compat.v1.ConfigProto(
+        intra_op_parallelism_threads=options.intra_op_threads,
+        inter_op_parallelism_threads=options.inter_op_threads,
+    )
+    session = tf.compat.v1.Session(graph=tf.Graph(), config=config)
+    try:
+        with session.graph.as_default():
+            tf.compat.v1.saved_model.loader.load(session, list(options.saved_model_tags), str(path))
+    except Exception:
+        session.close()
+        raise
+    return SessionSavedModel(path, _signatures_of(meta_graph), session)
+
+
+def load(path: Path, options: RuntimeOptions) -> LoadedModel:
+    """A SavedModel: TF2 exports through ``tf.saved_model.load``, TF1 graphs into a session (see above)."""
     if path.is_file():
         raise ModelLoadError(f"{path} is a file; a SavedModel is a folder holding saved_model.pb")
-    signatures = read_signatures(path, options.saved_model_tags)
+    meta_graph = _meta_graph(path, options.saved_model_tags)
+    if not meta_graph.HasField("object_graph_def"):
+        return _load_session(path, meta_graph, options)
     _configure_threads(options)
     loaded = tf.saved_model.load(str(path), tags=list(options.saved_model_tags))
-    return SavedModel(path, signatures, loaded)
+    return SavedModel(path, _signatures_of(meta_graph), loaded)
 
 
 def _keras_spec(name: str, tensor: object) -> TensorSpec:

@@ -1,9 +1,14 @@
 """TFLite models through LiteRT (``ai-edge-litert``).
 
-Signatures are the file's signature runners; a file without any exposes its plain input and output
-tensors as ``serving_default``. Concurrency: an interpreter is not thread-safe, so calls borrow one from a
-pool (created on demand, at most ``interpreter_pool_size``, default one per core) instead of sharing one
-behind a global lock.
+Signatures, as TF Serving finds them: the file's signature runners; else the SignatureDefs a SavedModel
+conversion embedded in its metadata (:mod:`modelserve.runtimes.tflite_signatures`: aliases such as ``x``
+for the tensor ``tflite_input``, with their method names); else the plain input and output tensors as
+``serving_default``. Inputs are resized to the request's shape before each call, as TF Serving's TFLite
+session does, so the input gate checks shapes with TensorFlow's leniency (``strict_shapes`` False: ``[1]``
+into a ``[1, 1]`` input); a shape the model cannot take is refused by LiteRT as an invalid argument.
+
+Concurrency: an interpreter is not thread-safe, so calls borrow one from a pool (created on demand, at
+most ``interpreter_pool_size``, default one per core) instead of sharing one behind a global lock.
 
 Quantized tensors (int8/uint8/int16 with a non-zero scale) follow one rule, "float in, float out": when
 the caller passes floating-point data for a quantized input, it is quantized with that tensor's
@@ -26,12 +31,14 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from modelserve import dtypes
-from modelserve.errors import FailedPrecondition, Unavailable
+from modelserve.errors import FailedPrecondition, InvalidArgument, ModelLoadError, Unavailable
 from modelserve.runtimes.base import LoadedModel, RuntimeOptions, single_file
-from modelserve.types import DEFAULT_SIGNATURE, Quantization, Signature, TensorSpec
+from modelserve.runtimes.tflite_signatures import EmbeddedSignature, embedded_signatures
+from modelserve.types import DEFAULT_SIGNATURE, PREDICT_METHOD, Quantization, Signature, TensorSpec
 
 
 def _spec(name: str, detail: dict) -> TensorSpec:
+    """A tensor's spec under the signature's name for it (the alias)."""
     shape = tuple(int(d) for d in detail.get("shape_signature", detail["shape"]))
     dtype = dtypes.by_numpy(detail["dtype"]).name
     scale, zero_point = detail.get("quantization", (0.0, 0))
@@ -98,12 +105,13 @@ class _InterpreterPool:
 
 class TfliteModel(LoadedModel):
     platform = "tflite"
+    strict_shapes = False
 
-    def __init__(self, path: Path, pool: _InterpreterPool) -> None:
+    def __init__(self, path: Path, pool: _InterpreterPool, embedded: Mapping[str, EmbeddedSignature]) -> None:
         self.path = path
         self._pool = pool
         with pool.borrow() as interpreter:
-            self._entries = _entries(interpreter)
+            self._entries = _entries(interpreter, embedded)
         self.signatures = {name: entry.signature for name, entry in self._entries.items()}
 
     def run(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -120,6 +128,8 @@ class TfliteModel(LoadedModel):
         try:
             with pool.borrow() as interpreter:
                 outputs = _invoke(interpreter, entry, feed)
+        except RuntimeError as exc:  # a resize or allocation the model's graph cannot take
+            raise InvalidArgument(f"LiteRT refused the input: {str(exc).strip()}") from exc
         except ValueError as exc:
             raise FailedPrecondition(f"LiteRT failed: {str(exc).strip()}") from exc
         if float_in:
@@ -144,8 +154,10 @@ def _invoke(interpreter: Interpreter, entry: _Entry, feed: Mapping[str, np.ndarr
     return {name: interpreter.get_tensor(index) for name, index in entry.output_indices.items()}
 
 
-def _entries(interpreter: Interpreter) -> dict[str, _Entry]:
+def _entries(interpreter: Interpreter, embedded: Mapping[str, EmbeddedSignature]) -> dict[str, _Entry]:
     signature_list = interpreter.get_signature_list()
+    if not signature_list and embedded:
+        return {key: _embedded_entry(interpreter, signature) for key, signature in embedded.items()}
     if not signature_list:
         ins = {d["name"]: d for d in interpreter.get_input_details()}
         outs = {d["name"]: d for d in interpreter.get_output_details()}
@@ -174,8 +186,32 @@ def _entries(interpreter: Interpreter) -> dict[str, _Entry]:
     return entries
 
 
+def _embedded_entry(interpreter: Interpreter, embedded: EmbeddedSignature) -> _Entry:
+    """A SignatureDef from the metadata, called through the tensors it names."""
+    by_name = {d["name"]: d for d in (*interpreter.get_input_details(), *interpreter.get_output_details())}
+
+    def tensors(aliases: Mapping[str, str], role: str) -> dict[str, dict]:
+        missing = [tensor for tensor in aliases.values() if tensor not in by_name]
+        if missing:
+            raise ModelLoadError(
+                f"signature {embedded.key!r} names {role} tensor {missing[0]!r}, which the TFLite graph does not "
+                f"have as an input or output (it has: {', '.join(by_name)})"
+            )
+        return {alias: by_name[tensor] for alias, tensor in aliases.items()}
+
+    ins, outs = tensors(embedded.inputs, "input"), tensors(embedded.outputs, "output")
+    signature = Signature.from_specs(
+        embedded.key,
+        [_spec(alias, d) for alias, d in ins.items()],
+        [_spec(alias, d) for alias, d in outs.items()],
+        method_name=embedded.method_name or PREDICT_METHOD,
+    )
+    return _Entry(signature, None, {a: d["index"] for a, d in ins.items()}, {a: d["index"] for a, d in outs.items()})
+
+
 def load(path: Path, options: RuntimeOptions) -> TfliteModel:
     model_file = single_file(path, (".tflite",), "TFLite")
     size = options.interpreter_pool_size or os.cpu_count() or 1
-    pool = _InterpreterPool(model_file.read_bytes(), size, options.intra_op_threads or None)
-    return TfliteModel(model_file, pool)
+    content = model_file.read_bytes()
+    pool = _InterpreterPool(content, size, options.intra_op_threads or None)
+    return TfliteModel(model_file, pool, embedded_signatures(content))

@@ -27,6 +27,7 @@ from modelserve.protocols.http import error_body
 from modelserve.protocols.status import ERROR_CODE_HEADER, code_of, http_status, http_status_of
 from modelserve.protocols.tfs import rest as tfs_rest
 from modelserve.protocols.v2 import rest as v2_rest
+from modelserve.protocols.v2.shared_memory import SharedMemoryRegions
 from modelserve.server import admin
 from modelserve.serving.service import ModelService
 
@@ -48,9 +49,10 @@ _ORIGIN = re.compile(rb"https?://.*")
 
 
 class RestApp:
-    def __init__(self, service: ModelService, config: ServerConfig) -> None:
+    def __init__(self, service: ModelService, config: ServerConfig, regions: SharedMemoryRegions | None = None) -> None:
         self.service = service
         self.config = config
+        self.regions = regions
         self._timeout = config.rest_api_timeout_ms / 1000 if config.rest_api_timeout_ms > 0 else None
         self._extra_headers = _CORS if config.enable_cors else []
         self._metrics_paths = {"/metrics", *([config.monitoring_path] if config.monitoring_path else [])}
@@ -100,9 +102,14 @@ class RestApp:
             body = await self._read_body(scope, receive)
             if is_v2:
                 headers = dict(scope["headers"])
-                response = await v2_rest.handle(self.service, method, path, headers, body, deadline, routing_key)
+                response = await v2_rest.handle(
+                    self.service, method, path, headers, body, deadline, routing_key, self.regions
+                )
             else:
-                response = await tfs_rest.handle(self.service, method, path, body, deadline, routing_key)
+                response = await tfs_rest.handle(
+                    self.service, method, path, body, deadline, routing_key,
+                    self.config.enable_signature_method_name_check,
+                )  # fmt: skip
         except Exception as exc:  # a bug too gets an answer (INTERNAL), never a dropped connection
             status = code_of(exc).name
             if not isinstance(exc, ServingError):

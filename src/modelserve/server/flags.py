@@ -39,6 +39,22 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         default=False,
         help="gRPC Predict answers in tensor_content (faster) instead of typed fields [false, as TF Serving]",
     )
+    add(
+        "--enable_signature_method_name_check",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="classify and regress need signatures whose method_name says so [false, as TF Serving]",
+    )
+    add(
+        "--allow_client_shm",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        help="V2 clients on this host may pass tensors in POSIX shared memory (/dev/shm) [true, as Triton 23.12]",
+    )
     add("--rest_api_port", type=int, default=8501, help="REST port [8501]")
     add("--host", default="0.0.0.0", help="address to listen on [0.0.0.0]")
     add("--model_name", default=None, help="name of the single served model [$MODEL_NAME or 'default']")
@@ -201,6 +217,8 @@ def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         grpc_port=args.port,
         grpc_max_message_bytes=args.grpc_max_message_bytes,
         serialize_as_tensor_content=args.enable_serialization_as_tensor_content,
+        enable_signature_method_name_check=args.enable_signature_method_name_check,
+        allow_client_shm=args.allow_client_shm,
         monitoring_path=monitoring_path(args.monitoring_config_file),
         batching=batching(args.enable_batching, args.batching_parameters_file),
         per_model_batching=args.enable_per_model_batching_parameters,

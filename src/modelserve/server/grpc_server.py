@@ -16,13 +16,14 @@ from modelserve.config import ServerConfig
 from modelserve.protocols import pb
 from modelserve.protocols.tfs import grpc as tfs_grpc
 from modelserve.protocols.v2 import grpc as v2_grpc
+from modelserve.protocols.v2.shared_memory import SharedMemoryRegions
 from modelserve.serving.service import ModelService
 
 SERVICES = ("tensorflow.serving.PredictionService", "tensorflow.serving.ModelService", "inference.GRPCInferenceService")
 
 
 class GrpcFrontDoor:
-    def __init__(self, service: ModelService, config: ServerConfig) -> None:
+    def __init__(self, service: ModelService, config: ServerConfig, regions: SharedMemoryRegions | None = None) -> None:
         self.config = config
         timeout = config.rest_api_timeout_ms / 1000 if config.rest_api_timeout_ms > 0 else None
         size = config.grpc_max_message_bytes
@@ -33,9 +34,11 @@ class GrpcFrontDoor:
                 ("grpc.so_reuseport", 0),
             ]
         )
-        tfs_api = tfs_grpc.TfsGrpcApi(service, timeout, config.serialize_as_tensor_content)
+        tfs_api = tfs_grpc.TfsGrpcApi(
+            service, timeout, config.serialize_as_tensor_content, config.enable_signature_method_name_check
+        )
         self.server.add_generic_rpc_handlers(tfs_grpc.generic_handlers(tfs_api))
-        self.server.add_generic_rpc_handlers(v2_grpc.generic_handlers(v2_grpc.V2GrpcApi(service, timeout)))
+        self.server.add_generic_rpc_handlers(v2_grpc.generic_handlers(v2_grpc.V2GrpcApi(service, timeout, regions)))
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

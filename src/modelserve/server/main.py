@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 import uvicorn
 
 from modelserve.config import ServerConfig
+from modelserve.protocols.v2.shared_memory import SharedMemoryRegions
 from modelserve.server.app import RestApp
 from modelserve.serving.service import ModelService
 
@@ -52,9 +53,11 @@ class _Server(uvicorn.Server):
         self.on_exit()
 
 
-def build_uvicorn(service: ModelService, config: ServerConfig) -> uvicorn.Server:
+def build_uvicorn(
+    service: ModelService, config: ServerConfig, regions: SharedMemoryRegions | None = None
+) -> uvicorn.Server:
     uv_config = uvicorn.Config(
-        RestApp(service, config),
+        RestApp(service, config, regions),
         host=config.host,
         port=config.rest_api_port,
         loop="uvloop",
@@ -69,12 +72,13 @@ def build_uvicorn(service: ModelService, config: ServerConfig) -> uvicorn.Server
 
 
 async def _serve(service: ModelService, config: ServerConfig) -> None:
-    rest = build_uvicorn(service, config)
+    regions = SharedMemoryRegions() if config.allow_client_shm else None  # one set for both V2 doors
+    rest = build_uvicorn(service, config, regions)
     grpc_door = None
     if config.grpc_port:
         from modelserve.server.grpc_server import GrpcFrontDoor
 
-        grpc_door = GrpcFrontDoor(service, config)
+        grpc_door = GrpcFrontDoor(service, config, regions)
         await grpc_door.start()
         log.info("gRPC API on %s:%d (TF Serving PredictionService, ModelService)", config.host, grpc_door.port)
         stopping: list[asyncio.Task] = []
@@ -85,6 +89,8 @@ async def _serve(service: ModelService, config: ServerConfig) -> None:
     finally:
         if grpc_door is not None:
             await grpc_door.stop(config.graceful_shutdown_seconds)
+        if regions is not None:
+            regions.close()
 
 
 def serve(config: ServerConfig) -> int:

@@ -323,6 +323,10 @@ class ModelCatalog:
         manager = self._managers.get(name)
         return manager.resolve if manager is not None else (lambda _target: None)
 
+    def loaded_versions(self, name: str) -> list[tuple[int, ServedVersion]]:
+        """The AVAILABLE versions of ``name`` with their handles; NotFound for an unknown model."""
+        return self.manager(name).serving()
+
     def available_versions(self, name: str) -> list[int]:
         """The AVAILABLE versions of ``name``, oldest first (empty for an unknown model)."""
         manager = self._managers.get(name)

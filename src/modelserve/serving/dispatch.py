@@ -142,10 +142,12 @@ class Dispatcher:
                 served.observe_call(signature, ended - started)
                 with lock:
                     self._running -= 1
+                rows = rows_of(batch)
+                served.statistics.observe_execution(rows, started - enqueued, ended - started)
                 if metrics is not None:
                     metrics.observe_run(
                         served.model_name, served.version, signature, model.platform, api,
-                        rows_of(batch), started - enqueued, ended - started,
+                        rows, started - enqueued, ended - started,
                     )  # fmt: skip
 
         return call

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from modelserve.errors import Unavailable
 from modelserve.runtimes.base import LoadedModel
+from modelserve.serving.statistics import VersionStatistics
 
 
 class ServedVersion:
@@ -20,6 +21,7 @@ class ServedVersion:
         self.path = path
         self.model = model
         self.batchers: dict[str, object] = {}  # signature -> DynamicBatcher, made by the service on demand
+        self.statistics = VersionStatistics()
         self._call_seconds: dict[str, float] = {}  # signature -> typical time of one small model call
         self._calls: dict[str, int] = {}
         self._held_off: dict[str, int] = {}  # signature -> calls left before it may run inline again

@@ -7,13 +7,12 @@ signature expects and what was received. Which dtypes are admitted depends on th
 (:class:`~modelserve.types.InputRules`); shapes are checked the same way everywhere:
 
 - a spec of unknown rank takes any shape;
-- the same rank: every dimension that is not ``-1`` must match (``[2, 9, 9, 2]`` is refused for
-  ``[-1, 8, 8, 1]``);
-- another rank (``strict_shapes`` False, TensorFlow graphs only): admitted only for an input declared with
-  rank 2 or less, and only when both shapes are the same once dimensions of size 1 are left out (a ``-1``
-  stands for any size, 1 included). This keeps TF Serving's behaviour that its users rely on (``[N]`` into
-  ``half_plus_two``'s ``[-1, 1]``), while inputs of rank 3 or more (images, sequences) must come with their
-  declared rank: kernels such as oneDNN's Conv2D abort the whole process on another rank.
+- ``strict_shapes`` True (ONNX): the declared rank, and every dimension that is not ``-1``;
+- ``strict_shapes`` False (TensorFlow graphs and TFLite, which TF Serving feeds whatever shape arrives): an
+  input declared with rank 2 or less takes any shape, as in TF Serving (``[N]`` and ``[2, 2]`` into
+  ``half_plus_two``'s ``[-1, 1]``; the framework refuses what its graph cannot take, with a clean error),
+  while an input of rank 3 or more (images, sequences) must come with its declared rank and sizes: kernels
+  such as oneDNN's Conv2D abort the whole process on another rank (measured: docs/design.md).
 
 Dtype rules, per :class:`InputRules`:
 
@@ -42,7 +41,7 @@ from modelserve.types import InputRules, Shape, Signature, TensorSpec
 
 # Source kinds (numpy dtype.kind) each target kind accepts under CAST.
 _ACCEPTED_KINDS = {"f": "fiu", "c": "cfiu", "i": "iu", "u": "iu", "b": "b"}
-#: Inputs declared with at most this rank may be sent with another rank to TensorFlow graphs.
+#: Inputs declared with at most this rank may be sent in any shape to TensorFlow graphs and TFLite.
 LENIENT_MAX_RANK = 2
 
 
@@ -68,23 +67,11 @@ def admit(
 
 def shape_fits(declared: Shape, actual: tuple[int, ...], strict: bool = True) -> bool:
     """Whether an array of shape ``actual`` may be fed to an input declared ``declared`` (module docstring)."""
-    if declared is None:
+    if declared is None or (not strict and len(declared) <= LENIENT_MAX_RANK):
         return True
     if len(declared) == len(actual):
         return all(want in (-1, got) for want, got in zip(declared, actual))
-    if strict or len(declared) > LENIENT_MAX_RANK:
-        return False
-    return _same_without_unit_dims([d for d in declared if d != 1], [a for a in actual if a != 1])
-
-
-def _same_without_unit_dims(want: list[int], got: list[int]) -> bool:
-    """``want`` (``-1``: any one size, or a size 1 that was left out) against ``got``, in order."""
-    if not want:
-        return not got
-    head, rest = want[0], want[1:]
-    if head == -1:
-        return _same_without_unit_dims(rest, got) or (bool(got) and _same_without_unit_dims(rest, got[1:]))
-    return bool(got) and got[0] == head and _same_without_unit_dims(rest, got[1:])
+    return False
 
 
 def check_outputs(signature: Signature, requested: tuple[str, ...], rules: InputRules) -> None:

@@ -95,6 +95,11 @@ class ModelManager:
         with self._lock:
             return sorted(self._serving)
 
+    def serving(self) -> list[tuple[int, ServedVersion]]:
+        """The AVAILABLE versions and their handles, oldest first (not borrowed: for reading statistics)."""
+        with self._lock:
+            return sorted(self._serving.items())
+
     def storage_error(self) -> str | None:
         """Why the base path could not be listed at the last scan (remote storage), else None."""
         return getattr(self._scanner, "error", None)

@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from modelserve.config import DispatchOptions, ModelConfig, ServerConfig, TrafficConfig
 from modelserve.config_io import read_traffic_file
 from modelserve.errors import NotFound
-from modelserve.metrics.collectors import ServingMetrics
+from modelserve.metrics.collectors import ServingMetrics, rows_of
 from modelserve.runtimes.base import LoadedModel
 from modelserve.serving.catalog import LoaderFactory, ModelCatalog, runtime_loader
 from modelserve.serving.dispatch import Dispatcher
@@ -43,6 +43,7 @@ from modelserve.serving.releases import Releases
 from modelserve.serving.reload import ConfigReloader
 from modelserve.serving.single import SingleModelCatalog
 from modelserve.serving.state import VersionStatus
+from modelserve.serving.statistics import StatisticsSnapshot
 from modelserve.serving.traffic import TrafficStats
 from modelserve.serving.warmup import WarmupReaders, warmup_for
 from modelserve.types import InferRequest, InferResponse, ModelRef, ModelView, Signature
@@ -106,13 +107,22 @@ class ModelService:
         """Run one request (see the module docstring). Raises :class:`~modelserve.errors.ServingError`."""
         served, route = self._borrow(request.ref, request.routing_key)
         with served:
-            signature, inputs = self._admit(served, request)
             started = time.perf_counter()
-            outputs = await self.dispatcher.run(served, signature.name, inputs, request.api, request.deadline)
-            return self._answer(served, route, request, signature.name, inputs, outputs, started)
+            try:
+                signature, inputs = self._admit(served, request)
+                admitted = time.perf_counter()
+                outputs = await self.dispatcher.run(served, signature.name, inputs, request.api, request.deadline)
+                ran = time.perf_counter()
+                response = self._answer(served, route, request, signature.name, inputs, outputs, admitted)
+            except BaseException:
+                served.statistics.observe_request(False, 0, time.perf_counter() - started, 0.0, 0.0)
+                raise
+            _observe_success(served, inputs, started, admitted, ran)
+            return response
 
     def infer_now(self, request: InferRequest) -> InferResponse:
-        """:meth:`infer` on the calling thread, which runs the model itself (no batching, no deadline)."""
+        """:meth:`infer` on the calling thread, which runs the model itself (no batching, no deadline).
+        Statistics are kept only by a server's service (a local one has no statistics API)."""
         served, route = self._borrow(request.ref, request.routing_key)
         with served:
             signature, inputs = self._admit(served, request)
@@ -147,6 +157,19 @@ class ModelService:
             )  # fmt: skip
         selected = select_outputs(outputs, request.outputs)
         return InferResponse(served.model_name, served.version, signature, selected, route, request.request_id)
+
+    def statistics(self, name: str = "", version: int | None = None) -> list[tuple[str, int, StatisticsSnapshot]]:
+        """``(model, version, statistics)`` of every loaded version of ``name`` (every model when empty),
+        or of one version; NotFound for an unknown model or a version that is not loaded."""
+        names = [name] if name else self.model_names()
+        found = []
+        for model_name in names:
+            for number, served in self.catalog.loaded_versions(model_name):
+                if version is None or number == version:
+                    found.append((model_name, number, served.statistics.snapshot()))
+        if name and version is not None and not found:
+            raise NotFound(f"Request for unknown model: '{name}' version {version} is not loaded")
+        return found
 
     def _borrow(self, ref: ModelRef, routing_key: str | None) -> tuple[ServedVersion, str]:
         version, route = ref.version, ""
@@ -267,3 +290,8 @@ class ModelService:
             entry.update(self.releases.stats.report(name))
             models[name] = entry
         return {"routing_header": traffic.routing_header, "models": models}
+
+
+def _observe_success(served: ServedVersion, inputs: Mapping, started: float, admitted: float, ran: float) -> None:
+    ended = time.perf_counter()
+    served.statistics.observe_request(True, rows_of(inputs), ended - started, admitted - started, ended - ran)

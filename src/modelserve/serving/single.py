@@ -39,6 +39,11 @@ class SingleModelCatalog:
     def resolver(self, name: str) -> Callable[[str], int | None]:
         return lambda target: self.version if name == self.name and target == str(self.version) else None
 
+    def loaded_versions(self, name: str) -> list[tuple[int, ServedVersion]]:
+        if name != self.name:
+            raise unknown_model(name, None, None)
+        return [(self.version, self._served)]
+
     def available_versions(self, name: str) -> list[int]:
         return [self.version] if name == self.name else []
 

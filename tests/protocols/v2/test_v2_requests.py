@@ -272,7 +272,32 @@ def test_malformed_json() -> None:
 @pytest.mark.parametrize(
     ("parameters", "kind", "message"),
     [
-        ({"shared_memory_region": "r"}, Unimplemented, "input 'x': shared-memory tensors are not supported"),
+        (
+            {"shared_memory_region": "r", "shared_memory_byte_size": 8},
+            Unimplemented,
+            "input 'x': shared-memory tensors are not served here",
+        ),
+        (
+            {"shared_memory_region": "r"},
+            InvalidArgument,
+            "'shared_memory_byte_size' must be specified along with 'shared_memory_region' for tensor 'x'",
+        ),
+        (
+            {"shared_memory_offset": 8},
+            InvalidArgument,
+            "'shared_memory_offset' can not be specified without 'shared_memory_region' for tensor 'x'",
+        ),
+        (
+            {"shared_memory_region": "r", "shared_memory_byte_size": 8, "binary_data_size": 8},
+            InvalidArgument,
+            "input 'x' must set only one of 'data', 'binary_data_size' in 'parameters', 'shared_memory_region' in "
+            "'parameters'",
+        ),
+        (
+            {"shared_memory_region": "r", "shared_memory_byte_size": -8},
+            InvalidArgument,
+            "'shared_memory_byte_size' of tensor 'x' must be a non-negative integer",
+        ),
         ({"binary_data_size": -1}, InvalidArgument, "input 'x': 'binary_data_size' must be a non-negative integer"),
         ({"binary_data_size": "8"}, InvalidArgument, "input 'x': 'binary_data_size' must be a non-negative integer"),
     ],
@@ -282,15 +307,19 @@ def test_input_parameter_errors(parameters: dict, kind: type[ServingError], mess
 
 
 @pytest.mark.parametrize(
-    ("parameters", "message"),
+    ("parameters", "kind", "message"),
     [
-        ({"shared_memory_region": "r"}, "output 'y': shared-memory tensors are not supported"),
-        ({"classification": 3}, "output 'y': the classification extension is not supported"),
+        (
+            {"shared_memory_region": "r", "shared_memory_byte_size": 8, "binary_data": True},
+            InvalidArgument,
+            "Output can't set both 'shared_memory_region' and 'binary_data' (output 'y')",
+        ),
+        ({"classification": 3}, Unimplemented, "output 'y': the classification extension is not supported"),
     ],
 )
-def test_output_parameter_errors(parameters: dict, message: str) -> None:
+def test_output_parameter_errors(parameters: dict, kind: type[ServingError], message: str) -> None:
     document = {"inputs": [], "outputs": [{"name": "y", "parameters": parameters}]}
-    assert failure(document, kind=Unimplemented) == message
+    assert failure(document, kind=kind) == message
 
 
 # ----------------------------------------------------------------------------------- binary input errors

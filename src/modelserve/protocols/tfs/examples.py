@@ -21,9 +21,50 @@ from modelserve.protocols.tfs.json_parse import INT64_MAX, format_error, require
 from modelserve.protocols.tfs.predict_decode import b64_value, is_b64, shape_text
 from modelserve.protocols.tfs.predict_encode import nest, string_tokens, tf_dtype_name
 from modelserve.protocols.tfs.tf_example import Feature, encode_example
-from modelserve.types import CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD
+from modelserve.types import CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Signature
 
-__all__ = ["decode_classify_regress", "encode_classify", "encode_regress"]
+__all__ = ["decode_classify_regress", "encode_classify", "encode_regress", "examples_input"]
+
+_KIND = {CLASSIFY_METHOD: "classification", REGRESS_METHOD: "regression"}
+
+
+def examples_input(signature: Signature, method: str, check_method_name: bool) -> str:
+    """The input that takes the serialized ``tf.Example`` strings of a classify or regress call.
+
+    TF Serving's ``PreProcessClassification`` / ``PreProcessRegression`` checks, in its order, before
+    anything runs: the signature's ``method_name`` must be ``method`` only with
+    ``--enable_signature_method_name_check`` (off by default, so a ``tf.saved_model.save`` export, whose
+    signatures are all "predict", serves classify and regress); one input, named ``inputs``; for classify,
+    one or two outputs among ``classes`` and ``scores``; for regress, one output named ``outputs``. Raises
+    :class:`InvalidArgument` with TF Serving's text.
+    """
+    kind = _KIND[method]
+    if check_method_name and signature.method_name != method:
+        raise InvalidArgument(f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}")
+    if len(signature.inputs) != 1:
+        raise InvalidArgument("Expected one input Tensor.")
+    outputs = signature.outputs
+    if method == CLASSIFY_METHOD and len(outputs) not in (1, 2):
+        raise InvalidArgument(f"Expected one or two output Tensors, found {len(outputs)}")
+    if method == REGRESS_METHOD and len(outputs) != 1:
+        raise InvalidArgument("Expected one output Tensor.")
+    if "inputs" not in signature.inputs:
+        raise InvalidArgument(f"No {kind} inputs found in SignatureDef: {_described(signature)}")
+    if method == REGRESS_METHOD and "outputs" not in outputs:
+        raise InvalidArgument(f"No regression outputs found in SignatureDef: {_described(signature)}")
+    if method == CLASSIFY_METHOD and "classes" not in outputs and "scores" not in outputs:
+        raise InvalidArgument(
+            'Expected classification signature outputs to contain at least one of "classes" or "scores". '
+            f"Signature was: {_described(signature)}"
+        )
+    return "inputs"
+
+
+def _described(signature: Signature) -> str:
+    """A one-line stand-in for the SignatureDef's DebugString that TF Serving appends."""
+    inputs = ", ".join(f"{n}: {s.describe()}" for n, s in signature.inputs.items())
+    outputs = ", ".join(f"{n}: {s.describe()}" for n, s in signature.outputs.items())
+    return f"{signature.name} (method_name {signature.method_name}; inputs {inputs}; outputs {outputs})"
 
 
 def decode_classify_regress(body: Any) -> list[bytes]:

@@ -24,7 +24,7 @@ from modelserve.metrics.record import note
 from modelserve.protocols import pb, recorded
 from modelserve.protocols.grpc_common import aborting, deadline_of, routing_key_of, unary_service
 from modelserve.protocols.tfs import tensor_proto
-from modelserve.protocols.tfs.examples import check_multi_inference
+from modelserve.protocols.tfs.examples import check_multi_inference, examples_input
 from modelserve.protocols.tfs.tf_example import serialized_examples
 from modelserve.serving.service import ModelService
 from modelserve.types import (
@@ -62,12 +62,6 @@ def _examples(model_input: Any) -> np.ndarray:
     return array
 
 
-def _check_method(signature: Signature, method: str) -> None:
-    if signature.method_name != method:
-        kind = "classification" if method == CLASSIFY_METHOD else "regression"
-        raise InvalidArgument(f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}")
-
-
 def _fill_classification(result: Any, outputs: Mapping[str, np.ndarray], count: int) -> None:
     scores, classes = outputs.get("scores"), outputs.get("classes")
     for i in range(count):
@@ -103,14 +97,23 @@ class TfsGrpcApi:
 
     Predict answers with typed fields (``float_val`` ...), as TF Serving does by default, unless
     ``tensor_content`` is set (``--enable_serialization_as_tensor_content``: faster for large outputs).
+    ``check_method_name`` is ``--enable_signature_method_name_check``
+    (:func:`~modelserve.protocols.tfs.examples.examples_input`).
     """
 
     protocol = "grpc"
 
-    def __init__(self, service: ModelService, timeout: float | None, tensor_content: bool = False) -> None:
+    def __init__(
+        self,
+        service: ModelService,
+        timeout: float | None,
+        tensor_content: bool = False,
+        check_method_name: bool = False,
+    ) -> None:
         self.service = service
         self.timeout = timeout
         self.tensor_content = tensor_content
+        self.check_method_name = check_method_name
 
     def _deadline(self, context: grpc.aio.ServicerContext) -> float | None:
         return deadline_of(context, self.timeout)
@@ -141,10 +144,10 @@ class TfsGrpcApi:
         name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         try:
             signature = self.service.signature(ref, name)
-            _check_method(signature, method)
+            input_name = examples_input(signature, method, self.check_method_name)
             examples = _examples(request.input)
             infer = InferRequest(
-                ref, {next(iter(signature.inputs)): examples}, signature.name,
+                ref, {input_name: examples}, signature.name,
                 routing_key=routing_key_of(context, self.service), deadline=self._deadline(context),
                 rules=InputRules.TF_SERVING, api="classify" if method == CLASSIFY_METHOD else "regress",
             )  # fmt: skip

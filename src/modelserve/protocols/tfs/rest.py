@@ -24,7 +24,7 @@ from modelserve.metrics.record import note
 from modelserve.protocols import recorded
 from modelserve.protocols.http import RestResponse
 from modelserve.protocols.tfs import json_parse, predict_decode, predict_encode
-from modelserve.protocols.tfs.examples import decode_classify_regress, encode_classify, encode_regress
+from modelserve.protocols.tfs.examples import decode_classify_regress, encode_classify, encode_regress, examples_input
 from modelserve.serving.service import ModelService
 from modelserve.serving.state import VersionStatus
 from modelserve.types import (
@@ -68,16 +68,19 @@ async def handle(
     body: bytes,
     deadline: float | None = None,
     routing_key: str | None = None,
+    check_method_name: bool = False,
 ) -> RestResponse:
     """Serve one ``/v1/...`` request (the path has already matched ``(?i)/v1/.*``). ``deadline`` is a
-    ``time.monotonic()`` instant for model calls; ``routing_key`` the traffic policy's sticky key."""
+    ``time.monotonic()`` instant for model calls; ``routing_key`` the traffic policy's sticky key;
+    ``check_method_name`` is ``--enable_signature_method_name_check`` (see
+    :func:`~modelserve.protocols.tfs.examples.examples_input`)."""
     if method == "POST":
         match = _INFER_URL.fullmatch(raw_path)
         if match:
             name, version, label, verb = match.groups()
             ref = ModelRef(unquote(name), _version(version), _label(label))
             note(api=verb.lower(), model=ref.name)  # before decoding: a refused body counts for its model
-            return await _infer(service, ref, verb.lower(), body, deadline, routing_key)
+            return await _infer(service, ref, verb.lower(), body, deadline, routing_key, check_method_name)
     elif method == "GET":
         match = _MODEL_URL.fullmatch(raw_path)
         if match:
@@ -169,14 +172,17 @@ def _signature_not_found(name: str) -> InvalidArgument:
     return InvalidArgument(f'Serving signature name: "{name}" not found in signature def')
 
 
-_EXPECTED_METHOD = {
-    "classify": ("classification", CLASSIFY_METHOD),
-    "regress": ("regression", REGRESS_METHOD),
-}
+_METHOD_OF_VERB = {"classify": CLASSIFY_METHOD, "regress": REGRESS_METHOD}
 
 
 async def _infer(
-    service: ModelService, ref: ModelRef, verb: str, body: bytes, deadline: float | None, routing_key: str | None
+    service: ModelService,
+    ref: ModelRef,
+    verb: str,
+    body: bytes,
+    deadline: float | None,
+    routing_key: str | None,
+    check_method_name: bool,
 ) -> RestResponse:
     """Predict, classify or regress: decode by the signature, ``service.infer``, encode."""
     document = json_parse.parse_json(body)
@@ -195,11 +201,9 @@ async def _infer(
         return RestResponse(
             predict_encode.encode_predict(response.outputs, decoded.row_format), version=response.version
         )
-    kind, method = _EXPECTED_METHOD[verb]
-    if signature.method_name != method:
-        raise InvalidArgument(f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}")
+    input_name = examples_input(signature, _METHOD_OF_VERB[verb], check_method_name)
     examples = decode_classify_regress(document)
-    inputs = {next(iter(signature.inputs)): _object_array(examples)}
+    inputs = {input_name: _object_array(examples)}
     request = InferRequest(
         ref, inputs, signature.name, routing_key=routing_key, deadline=deadline, rules=InputRules.TF_SERVING, api=verb
     )

@@ -27,7 +27,7 @@ import numpy as np
 from modelserve.errors import Code, InvalidArgument, ServingError, Unimplemented
 from modelserve.protocols import pb
 from modelserve.protocols.tfs import json_parse, predict_decode, tensor_proto
-from modelserve.protocols.tfs.examples import check_multi_inference, decode_classify_regress
+from modelserve.protocols.tfs.examples import check_multi_inference, decode_classify_regress, examples_input
 from modelserve.protocols.tfs.tf_example import serialized_examples
 from modelserve.serving.tfrecord import TFRecordError, TooManyRecords, read_records, write_records
 from modelserve.serving.warmup import MAX_RECORDS, WarmupCall, WarmupError, WarmupReaders
@@ -106,13 +106,10 @@ def _examples_call(
     signature_name: str, method: str, examples: Sequence[bytes], origin: str, signature_of: SignatureOf
 ) -> WarmupCall:
     signature = signature_of(signature_name or DEFAULT_SIGNATURE)
-    if signature.method_name != method:
-        raise InvalidArgument(
-            f"Expected {_METHODS[method]} signature method_name to be {method}. Was: {signature.method_name}"
-        )
+    input_name = examples_input(signature, method, check_method_name=False)  # TF Serving's default
     array = np.empty(len(examples), dtype=object)
     array[:] = list(examples)
-    inputs = {next(iter(signature.inputs)): array}
+    inputs = {input_name: array}
     request = InferRequest(_WARMUP_REF, inputs, signature.name, rules=InputRules.TF_SERVING, api=_METHODS[method])
     return WarmupCall(origin, _METHODS[method], request)
 

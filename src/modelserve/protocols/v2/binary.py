@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -237,14 +238,32 @@ def _input_array(tensor: Any, raw: bytes | None) -> np.ndarray:
 _FIXED_WIDTH = {"fp32_contents": "<f4", "fp64_contents": "<f8"}
 
 
-def decode_model_infer(request: Any) -> dict[str, np.ndarray]:
-    """The inputs of a ``ModelInferRequest``, each of its datatype's numpy dtype (BYTES: object arrays)."""
+def decode_model_infer(
+    request: Any, from_shared_memory: Callable[[Any], np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """The inputs of a ``ModelInferRequest``, each of its datatype's numpy dtype (BYTES: object arrays).
+
+    An input whose parameters name a ``shared_memory_region`` is read by ``from_shared_memory`` (refused
+    without one) and takes no ``raw_input_contents`` entry: those belong, in order, to the other inputs.
+    """
     raw = list(request.raw_input_contents)
-    if raw and len(raw) != len(request.inputs):
-        raise InvalidArgument(f"{len(raw)} raw_input_contents for {len(request.inputs)} inputs")
+    in_memory = [t for t in request.inputs if "shared_memory_region" not in t.parameters]
+    if raw and len(raw) != len(in_memory):
+        raise InvalidArgument(f"{len(raw)} raw_input_contents for {len(in_memory)} inputs")
     arrays = {}
-    for index, tensor in enumerate(request.inputs):
+    next_raw = 0
+    for tensor in request.inputs:
         if tensor.name in arrays:
             raise InvalidArgument(f"input '{tensor.name}' appears more than once")
-        arrays[tensor.name] = _input_array(tensor, raw[index] if raw else None)
+        if "shared_memory_region" in tensor.parameters:
+            if from_shared_memory is None:
+                raise Unimplemented(f"input '{tensor.name}': shared-memory tensors are not served here")
+            if tensor.HasField("contents"):
+                raise InvalidArgument(
+                    f"unexpected 'content' provided when using shared memory for input '{tensor.name}'"
+                )
+            arrays[tensor.name] = from_shared_memory(tensor)
+            continue
+        arrays[tensor.name] = _input_array(tensor, raw[next_raw] if raw else None)
+        next_raw += 1
     return arrays

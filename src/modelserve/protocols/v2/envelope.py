@@ -7,7 +7,9 @@ Everything wire-format for a V2 REST request starts here; routing and the model 
   binary tensor data of the inputs that carry a ``binary_data_size`` parameter, in input order
   (:mod:`modelserve.protocols.v2.binary`); the other inputs carry JSON ``data``
   (:mod:`modelserve.protocols.v2.json_tensors`).
-- Shared-memory tensors and the classification extension are :class:`~modelserve.errors.Unimplemented`.
+- An input or output may name a registered shared-memory region instead (``shared_memory_region``,
+  ``shared_memory_offset``, ``shared_memory_byte_size`` parameters; :mod:`modelserve.protocols.v2.shared_memory`).
+- The classification extension is :class:`~modelserve.errors.Unimplemented`.
 - Datatypes are not compared with the model's here: the serving core's input gate does that, as strictly as
   Triton (no coercion).
 """
@@ -24,8 +26,9 @@ import orjson
 from modelserve.errors import InvalidArgument, Unimplemented
 from modelserve.protocols.v2.binary import V2_TYPES, BinaryData, from_binary
 from modelserve.protocols.v2.json_tensors import from_json
+from modelserve.protocols.v2.shared_memory import SharedMemoryRegions, ShmRef, shm_ref
 
-__all__ = ["RequestedOutput", "V2Request", "decode_infer_request"]
+__all__ = ["RequestedOutput", "V2Request", "decode_infer_request", "parse_object"]
 
 _VALID_TYPES = ", ".join(V2_TYPES)
 _MAX_RANK = 32  # numpy 1.x's limit (2.x allows 64)
@@ -33,10 +36,12 @@ _MAX_RANK = 32  # numpy 1.x's limit (2.x allows 64)
 
 @dataclass(frozen=True)
 class RequestedOutput:
-    """An output named in a request; ``binary`` is its ``binary_data`` parameter (``None`` when absent)."""
+    """An output named in a request; ``binary`` is its ``binary_data`` parameter (``None`` when absent);
+    ``shm`` the shared-memory region it is to be written to."""
 
     name: str
     binary: bool | None = None
+    shm: ShmRef | None = None
 
 
 @dataclass(frozen=True)
@@ -55,8 +60,11 @@ class V2Request:
     binary_output_default: bool
 
 
-def decode_infer_request(body: bytes, header_length: int | None) -> V2Request:
-    """Decode a V2 infer body; ``header_length`` is ``Inference-Header-Content-Length`` (``None``: all JSON)."""
+def decode_infer_request(
+    body: bytes, header_length: int | None, regions: SharedMemoryRegions | None = None
+) -> V2Request:
+    """Decode a V2 infer body; ``header_length`` is ``Inference-Header-Content-Length`` (``None``: all JSON);
+    ``regions`` the server's shared-memory regions (``None``: shared-memory tensors are refused)."""
     view = memoryview(body)
     if header_length is not None and not 0 <= header_length <= len(view):
         raise InvalidArgument(
@@ -70,7 +78,7 @@ def decode_infer_request(body: bytes, header_length: int | None) -> V2Request:
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidArgument("'id' must be a string")
     parameters = _object(request.get("parameters"), "request 'parameters'")
-    inputs, datatypes = _decode_inputs(request.get("inputs"), binary)
+    inputs, datatypes = _decode_inputs(request.get("inputs"), binary, regions)
     binary.finish()
     return V2Request(
         id=request_id,
@@ -80,6 +88,14 @@ def decode_infer_request(body: bytes, header_length: int | None) -> V2Request:
         outputs=_decode_outputs(request.get("outputs")),
         binary_output_default=bool(_bool(parameters.get("binary_data_output"), "parameter 'binary_data_output'")),
     )
+
+
+def parse_object(body: bytes, what: str) -> dict[str, Any]:
+    """A JSON object body (e.g. a shared-memory register request)."""
+    document = _parse_json(memoryview(body)) if body.strip() else {}
+    if not isinstance(document, dict):
+        raise InvalidArgument(f"{what} must be a JSON object")
+    return document
 
 
 def _parse_json(header: memoryview) -> Any:
@@ -94,7 +110,9 @@ def _parse_json(header: memoryview) -> Any:
         raise InvalidArgument(f"invalid JSON in inference request: {exc}") from None
 
 
-def _decode_inputs(tensors: Any, binary: BinaryData) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def _decode_inputs(
+    tensors: Any, binary: BinaryData, regions: SharedMemoryRegions | None
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     if tensors is None:
         raise InvalidArgument("inference request has no 'inputs'")
     if not isinstance(tensors, list):
@@ -102,7 +120,7 @@ def _decode_inputs(tensors: Any, binary: BinaryData) -> tuple[dict[str, np.ndarr
     arrays: dict[str, np.ndarray] = {}
     datatypes: dict[str, str] = {}
     for index, tensor in enumerate(tensors):
-        name, datatype, array = _decode_input(index, tensor, binary)
+        name, datatype, array = _decode_input(index, tensor, binary, regions)
         if name in arrays:
             raise InvalidArgument(f"input '{name}' appears more than once")
         arrays[name] = array
@@ -110,7 +128,9 @@ def _decode_inputs(tensors: Any, binary: BinaryData) -> tuple[dict[str, np.ndarr
     return arrays, datatypes
 
 
-def _decode_input(index: int, tensor: Any, binary: BinaryData) -> tuple[str, str, np.ndarray]:
+def _decode_input(
+    index: int, tensor: Any, binary: BinaryData, regions: SharedMemoryRegions | None
+) -> tuple[str, str, np.ndarray]:
     if not isinstance(tensor, dict):
         raise InvalidArgument(f"input #{index} must be a JSON object")
     name = tensor.get("name")
@@ -119,9 +139,15 @@ def _decode_input(index: int, tensor: Any, binary: BinaryData) -> tuple[str, str
     datatype = _datatype(name, tensor)
     shape = _shape(name, tensor)
     parameters = _object(tensor.get("parameters"), f"input '{name}': 'parameters'")
-    if "shared_memory_region" in parameters:
-        raise Unimplemented(f"input '{name}': shared-memory tensors are not supported")
+    ref = shm_ref(name, parameters)
     size = parameters.get("binary_data_size")
+    if ref is not None:
+        if "data" in tensor or size is not None:
+            raise InvalidArgument(
+                f"input '{name}' must set only one of 'data', 'binary_data_size' in 'parameters', "
+                "'shared_memory_region' in 'parameters'"
+            )
+        return name, datatype, _from_shared_memory(name, datatype, shape, ref, regions)
     if size is None:
         if "data" not in tensor:
             raise InvalidArgument(f"input '{name}' has neither 'data' nor a 'binary_data_size' parameter")
@@ -131,6 +157,14 @@ def _decode_input(index: int, tensor: Any, binary: BinaryData) -> tuple[str, str
     if type(size) is not int or size < 0:
         raise InvalidArgument(f"input '{name}': 'binary_data_size' must be a non-negative integer")
     return name, datatype, from_binary(name, datatype, shape, size, binary)
+
+
+def _from_shared_memory(
+    name: str, datatype: str, shape: tuple[int, ...], ref: ShmRef, regions: SharedMemoryRegions | None
+) -> np.ndarray:
+    if regions is None:
+        raise Unimplemented(f"input '{name}': shared-memory tensors are not served here")
+    return regions.read(name, datatype, shape, ref)
 
 
 def _datatype(name: str, tensor: dict[str, Any]) -> str:
@@ -168,11 +202,13 @@ def _decode_outputs(tensors: Any) -> list[RequestedOutput]:
         if any(output.name == name for output in outputs):
             raise InvalidArgument(f"output '{name}' is requested more than once")
         parameters = _object(tensor.get("parameters"), f"output '{name}': 'parameters'")
-        if "shared_memory_region" in parameters:
-            raise Unimplemented(f"output '{name}': shared-memory tensors are not supported")
+        binary = _bool(parameters.get("binary_data"), f"output '{name}': 'binary_data'")
+        ref = shm_ref(name, parameters)
+        if ref is not None and binary:
+            raise InvalidArgument(f"Output can't set both 'shared_memory_region' and 'binary_data' (output '{name}')")
         if parameters.get("classification"):
             raise Unimplemented(f"output '{name}': the classification extension is not supported")
-        outputs.append(RequestedOutput(name, _bool(parameters.get("binary_data"), f"output '{name}': 'binary_data'")))
+        outputs.append(RequestedOutput(name, binary, ref))
     return outputs
 
 

@@ -16,13 +16,15 @@ import grpc
 import numpy as np
 
 from modelserve import __version__, dtypes
-from modelserve.errors import InvalidArgument
+from modelserve.errors import InvalidArgument, NotFound, Unimplemented
 from modelserve.metrics.record import note
 from modelserve.protocols import pb, recorded
 from modelserve.protocols.grpc_common import aborting, deadline_of, routing_key_of, unary_service
 from modelserve.protocols.v2 import metadata
 from modelserve.protocols.v2.binary import decode_model_infer, to_raw
 from modelserve.protocols.v2.metadata import EXTENSIONS
+from modelserve.protocols.v2.shared_memory import SharedMemoryRegions, shm_ref
+from modelserve.protocols.v2.statistics import statistics_message
 from modelserve.serving.service import ModelService
 from modelserve.types import DEFAULT_SIGNATURE, InferRequest, InputRules, ModelRef
 
@@ -36,12 +38,29 @@ def parse_version(text: str) -> int | None:
     return int(text)
 
 
+def _parameters(parameters: Any) -> dict[str, Any]:
+    """An ``InferParameter`` map as plain values."""
+    return {
+        key: getattr(value, value.WhichOneof("parameter_choice") or "bool_param") for key, value in parameters.items()
+    }
+
+
 class V2GrpcApi:
+    """``regions`` are the server's shared-memory regions (``None``: the extension is off)."""
+
     protocol = "v2_grpc"
 
-    def __init__(self, service: ModelService, timeout: float | None) -> None:
+    def __init__(
+        self, service: ModelService, timeout: float | None, regions: SharedMemoryRegions | None = None
+    ) -> None:
         self.service = service
         self.timeout = timeout
+        self.regions = regions
+
+    def _read_shared_memory(self, tensor: Any) -> np.ndarray:
+        ref = shm_ref(tensor.name, _parameters(tensor.parameters))
+        assert ref is not None and self.regions is not None
+        return self.regions.read(tensor.name, tensor.datatype, tuple(int(d) for d in tensor.shape), ref)
 
     @aborting
     async def server_live(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -97,7 +116,8 @@ class V2GrpcApi:
     @aborting
     async def model_infer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         note(model=request.model_name)  # before decoding, so a refused request still counts for its model
-        arrays = decode_model_infer(request)
+        arrays = decode_model_infer(request, self._read_shared_memory if self.regions is not None else None)
+        shm_outputs = {o.name: shm_ref(o.name, _parameters(o.parameters)) for o in request.outputs if o.parameters}
         parameters = request.parameters
         signature = parameters["signature_name"].string_param if "signature_name" in parameters else DEFAULT_SIGNATURE
         infer = InferRequest(
@@ -111,10 +131,54 @@ class V2GrpcApi:
         )
         for name, output in answer.outputs.items():
             array = np.asarray(output)
-            datatype, raw = to_raw(name, array)
+            ref = shm_outputs.get(name)
+            if ref is not None:  # written to its region; an empty raw entry keeps the outputs' order
+                if self.regions is None:
+                    raise Unimplemented(f"output '{name}': shared-memory tensors are not served here")
+                datatype, raw = self.regions.write(name, array, ref), b""
+            else:
+                datatype, raw = to_raw(name, array)
             response.outputs.add(name=name, datatype=datatype, shape=list(array.shape))
             response.raw_output_contents.append(raw)
         return response
+
+    # ---- the shared-memory extension ----
+
+    def _regions(self) -> SharedMemoryRegions:
+        if self.regions is None:
+            raise Unimplemented("the system shared memory extension is off on this server")
+        return self.regions
+
+    @aborting
+    async def shm_status(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        response = pb.SystemSharedMemoryStatusResponse()
+        for region in self._regions().status(request.name):
+            response.regions[region["name"]].CopyFrom(response.RegionStatus(**region))
+        return response
+
+    @aborting
+    async def shm_register(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        self._regions().register(request.name, request.key, request.offset, request.byte_size)
+        return pb.SystemSharedMemoryRegisterResponse()
+
+    @aborting
+    async def shm_unregister(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        self._regions().unregister(request.name)
+        return pb.SystemSharedMemoryUnregisterResponse()
+
+    @aborting
+    async def cuda_shm_status(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if request.name:
+            raise NotFound(f"Unable to find cuda shared memory region: '{request.name}'")
+        return pb.CudaSharedMemoryStatusResponse()
+
+    @aborting
+    async def cuda_shm_unregister(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return pb.CudaSharedMemoryUnregisterResponse()
+
+    @aborting
+    async def model_statistics(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return statistics_message(self.service, request.name, parse_version(request.version))
 
     @aborting
     async def repository_index(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -145,6 +209,12 @@ def generic_handlers(api: V2GrpcApi) -> list[grpc.GenericRpcHandler]:
         "ModelMetadata": (api.model_metadata, pb.ModelMetadataRequest),
         "ModelInfer": (api.model_infer, pb.ModelInferRequest),
         "ModelConfig": (api.model_config, pb.ModelConfigRequest),
+        "ModelStatistics": (api.model_statistics, pb.ModelStatisticsRequest),
+        "SystemSharedMemoryStatus": (api.shm_status, pb.SystemSharedMemoryStatusRequest),
+        "SystemSharedMemoryRegister": (api.shm_register, pb.SystemSharedMemoryRegisterRequest),
+        "SystemSharedMemoryUnregister": (api.shm_unregister, pb.SystemSharedMemoryUnregisterRequest),
+        "CudaSharedMemoryStatus": (api.cuda_shm_status, pb.CudaSharedMemoryStatusRequest),
+        "CudaSharedMemoryUnregister": (api.cuda_shm_unregister, pb.CudaSharedMemoryUnregisterRequest),
         "RepositoryIndex": (api.repository_index, pb.RepositoryIndexRequest),
         "RepositoryModelLoad": (api.repository_model_load, pb.RepositoryModelLoadRequest),
         "RepositoryModelUnload": (api.repository_model_unload, pb.RepositoryModelUnloadRequest),

@@ -139,15 +139,20 @@ def encode_infer_response(
     outputs: dict[str, np.ndarray],
     requested: list[RequestedOutput],
     binary_default: bool,
+    in_shared_memory: frozenset[str] = frozenset(),
 ) -> tuple[bytes, int | None]:
     """Encode a V2 infer response: ``(body, JSON header length)``, the length ``None`` when nothing is binary.
 
     ``outputs`` are the answered outputs in answer order; ``requested`` gives their ``binary_data`` choices. See
-    the module docstring for which outputs go as binary and how non-finite floats are written.
+    the module docstring for which outputs go as binary and how non-finite floats are written. Outputs named in
+    ``in_shared_memory`` were written to their shared-memory regions: they are listed without data.
     """
     tensors: list[dict[str, Any]] = []
     chunks: list[memoryview] = []
     for name, array, binary in _selected(outputs, requested, binary_default):
+        if name in in_shared_memory:  # written to its region already: name, datatype and shape only
+            tensors.append({"name": name, "datatype": output_datatype(name, array), "shape": list(array.shape)})
+            continue
         tensor, chunk = _encode_output(name, np.asarray(array), binary)
         tensors.append(tensor)
         if chunk is not None:

@@ -28,7 +28,7 @@ __all__ = [
     "server_metadata",
 ]
 
-EXTENSIONS = ("binary_tensor_data", "model_repository")
+EXTENSIONS = ("binary_tensor_data", "model_repository", "model_configuration", "statistics", "system_shared_memory")
 """The protocol extensions both V2 doors serve (server metadata lists them)."""
 _PLATFORMS = {
     "tensorflow": "tensorflow_savedmodel",
