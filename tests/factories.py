@@ -13,7 +13,6 @@ import numpy as np
 
 def onnx_double_and_echo(folder: Path) -> Path:
     """ONNX: ``y = 2 * x`` (float32 [N, 3]) and ``tag_out = tag`` (string [N])."""
-    import onnx
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
@@ -32,12 +31,7 @@ def onnx_double_and_echo(folder: Path) -> Path:
         ],
         initializer=[helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    onnx.checker.check_model(model)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "model.onnx"
-    onnx.save(model, str(path))
-    return path
+    return _save_onnx(graph, folder)
 
 
 def keras_files(folder: Path) -> tuple[Path, Path, np.ndarray]:
@@ -116,7 +110,6 @@ def tflite_without_signatures(folder: Path) -> Path:
 def onnx_triton_simple(folder: Path) -> Path:
     """ONNX stand-in for Triton's example model ``simple``: INT32 ``[-1, 16]`` inputs ``INPUT0``/``INPUT1``,
     ``OUTPUT0 = INPUT0 + INPUT1`` and ``OUTPUT1 = INPUT0 - INPUT1``."""
-    import onnx
     from onnx import TensorProto, helper
 
     def int32(name: str) -> object:
@@ -131,6 +124,14 @@ def onnx_triton_simple(folder: Path) -> Path:
         [int32("INPUT0"), int32("INPUT1")],
         [int32("OUTPUT0"), int32("OUTPUT1")],
     )
+    return _save_onnx(graph, folder)
+
+
+def _save_onnx(graph: object, folder: Path) -> Path:
+    """A checked opset-17 model of ``graph`` at ``folder/model.onnx``."""
+    import onnx
+    from onnx import helper
+
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     onnx.checker.check_model(model)
     folder.mkdir(parents=True, exist_ok=True)
