@@ -52,6 +52,22 @@ class ModelConfig:
     platform: str | None = None
     policy: VersionPolicy = field(default_factory=Latest)
     labels: tuple[tuple[str, int], ...] = ()
+    #: Set by a V2 load with a config override (Triton's ``max_batch_size`` and ``dynamic_batching``):
+    #: requests with more rows are refused; ``batching`` batches this model whatever the server's setting.
+    max_batch_size: int = 0
+    batching: BatchingConfig | None = None
+
+
+@dataclass(frozen=True)
+class ModelOverride:
+    """What a load with a config override changes for one model (Triton's ``config`` load parameter):
+    ``policy`` None keeps the model's own; ``max_batch_size`` 0 is no limit; ``batching`` None, no batching
+    of its own (the server's setting applies). A later load without an override goes back to the model's
+    own config."""
+
+    policy: VersionPolicy | None = None
+    max_batch_size: int = 0
+    batching: BatchingConfig | None = None
 
 
 @dataclass(frozen=True)

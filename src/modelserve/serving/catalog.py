@@ -16,9 +16,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
-from modelserve.config import ModelConfig, ServerConfig
+from modelserve.config import ModelConfig, ModelOverride, ServerConfig
 from modelserve.errors import FailedPrecondition, InvalidArgument, ModelLoadError, NotFound, ServingError
 from modelserve.repository.filesystem import version_folders
 from modelserve.runtimes import registry
@@ -223,13 +224,27 @@ class ModelCatalog:
             return ModelConfig(name=name, base_path=root / name, platform=self.config.default_platform)
         raise NotFound(f"model {name} is not in the model repository")
 
-    def load_model(self, name: str) -> None:
-        """Serve ``name`` (known from the config or found in ``--model_repository``); rescan if served."""
-        if name in self._managers:
-            self._managers[name].poll()
+    def load_model(self, name: str, override: ModelOverride | None = None) -> None:
+        """Serve ``name`` (known from the config or found in ``--model_repository``), under ``override`` if
+        given; a served model with its own config is rescanned. The override is not remembered as the model's
+        config: a later load without one goes back to it."""
+        base = self._loadable(name)
+        config = base
+        if override is not None:
+            config = replace(
+                base,
+                policy=override.policy or base.policy,
+                max_batch_size=override.max_batch_size,
+                batching=override.batching,
+            )
+        manager = self._managers.get(name)
+        if manager is not None and manager.config == config:
+            manager.poll()
             return
-        config = self._loadable(name)
-        self._reconfigure(lambda current: (*[m for m in current if m.name != name], config))
+        try:
+            self._reconfigure(lambda current: (*[m for m in current if m.name != name], config))
+        finally:
+            self._known[name] = base
 
     def unload_model(self, name: str) -> None:
         """Stop serving ``name``; it stays known, so :meth:`load_model` can bring it back."""

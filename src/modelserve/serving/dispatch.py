@@ -163,6 +163,9 @@ class Dispatcher:
         return typical is not None and typical * 1e6 < limit
 
     def _batching_of(self, served: ServedVersion) -> BatchingConfig | None:
+        """The model's own (config override), else with server batching on the version's or the server's."""
+        if served.batching is not None:
+            return served.batching
         if self.options.batching is None:
             return None
         return served.model.batching or self.options.batching  # type: ignore[return-value]

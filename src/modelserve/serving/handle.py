@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from modelserve.config import BatchingConfig
 from modelserve.errors import Unavailable
 from modelserve.runtimes.base import LoadedModel
 from modelserve.serving.statistics import VersionStatistics
@@ -22,12 +23,21 @@ class ServedVersion:
         self.model = model
         self.batchers: dict[str, object] = {}  # signature -> DynamicBatcher, made by the service on demand
         self.statistics = VersionStatistics()
+        self.max_batch_size = 0  # rows a request may have (0: any), from the model's config override
+        self.batching: BatchingConfig | None = None  # the model's own batching, from its config override
         self._call_seconds: dict[str, float] = {}  # signature -> typical time of one small model call
         self._calls: dict[str, int] = {}
         self._held_off: dict[str, int] = {}  # signature -> calls left before it may run inline again
         self._borrowers = 0
         self._retiring = False
         self._idle = threading.Condition()
+
+    def configure(self, max_batch_size: int, batching: BatchingConfig | None) -> None:
+        """Apply the model's config override; batchers made for other parameters are dropped (new calls make
+        new ones; calls already queued finish in the old ones)."""
+        if batching != self.batching:
+            self.batchers = {}
+        self.max_batch_size, self.batching = max_batch_size, batching
 
     def borrow(self) -> ServedVersion:
         """Count a request in; pair with :meth:`give_back`. Raises Unavailable once retiring."""

@@ -151,6 +151,9 @@ class ModelManager:
             if config.base_path != self.config.base_path:
                 self._scanner = scanner_for(config.base_path)
             self.config = config
+            with self._lock:
+                for served in self._serving.values():
+                    served.configure(config.max_batch_size, config.batching)
 
     def poll(self) -> None:
         """One scan-load-unload round. Never raises for a bad version; logs and records it."""
@@ -225,7 +228,8 @@ class ModelManager:
             )
         self._failed.pop(version, None)
         with self._lock:
-            self._serving[version] = ServedVersion(self.name, version, path, model)
+            served = self._serving[version] = ServedVersion(self.name, version, path, model)
+            served.configure(self.config.max_batch_size, self.config.batching)
             self._statuses[version] = VersionStatus(version, VersionState.AVAILABLE)
         seconds = time.perf_counter() - started
         if self._on_loaded is not None:

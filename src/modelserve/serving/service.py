@@ -30,9 +30,9 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from modelserve.config import DispatchOptions, ModelConfig, ServerConfig, TrafficConfig
+from modelserve.config import DispatchOptions, ModelConfig, ModelOverride, ServerConfig, TrafficConfig
 from modelserve.config_io import read_traffic_file
-from modelserve.errors import NotFound
+from modelserve.errors import InvalidArgument, NotFound
 from modelserve.metrics.collectors import ServingMetrics, rows_of
 from modelserve.runtimes.base import LoadedModel
 from modelserve.serving.catalog import LoaderFactory, ModelCatalog, runtime_loader
@@ -136,6 +136,10 @@ class ModelService:
         signature = served.model.signature(request.signature)
         inputs = admit(signature, request.inputs, request.rules, served.model.strict_shapes)
         check_outputs(signature, request.outputs, request.rules)
+        if served.max_batch_size and rows_of(inputs) > served.max_batch_size:
+            raise InvalidArgument(
+                f"inference request batch-size must be <= {served.max_batch_size} for '{served.model_name}'"
+            )
         return signature, inputs
 
     def _answer(
@@ -236,9 +240,10 @@ class ModelService:
         """Serve exactly ``models`` (TF Serving's HandleReloadConfigRequest). Blocks: call it off the loop."""
         self.catalog.reload_config(models)
 
-    def load_model(self, name: str) -> None:
-        """Serve ``name`` (known from the config or found in ``--model_repository``); rescan if served."""
-        self.catalog.load_model(name)
+    def load_model(self, name: str, override: ModelOverride | None = None) -> None:
+        """Serve ``name`` (known from the config or found in ``--model_repository``), under a config
+        ``override`` if given (see :meth:`ModelCatalog.load_model`); rescan if served."""
+        self.catalog.load_model(name, override)
 
     def unload_model(self, name: str) -> None:
         """Stop serving ``name``; it stays known, so :meth:`load_model` can bring it back."""

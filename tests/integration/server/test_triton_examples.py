@@ -229,3 +229,53 @@ def test_shared_memory_is_checked_before_any_byte_moves(client, shm):
             triton.get_system_shared_memory_status("nope")
     finally:
         triton.unregister_system_shared_memory()
+
+
+def test_model_control_with_a_config_override(client):
+    """simple_*_model_control.py: load, a malformed override refused, an override applied and reported, unload,
+    an unknown model refused; then a load without an override goes back to the model's own config."""
+    kind, triton = client
+    module = _module(kind)
+    triton.load_model("simple")
+    assert triton.is_model_ready("simple")
+    with pytest.raises(InferenceServerException, match="failed to load 'simple': invalid config override"):
+        triton.load_model("simple", config='"parameters": {"config": {{"max_batch_size": "16"}}}')
+    with pytest.raises(InferenceServerException, match="'instance_group' is not served here"):
+        triton.load_model("simple", config='{"instance_group": [{"count": 2}]}')
+    with pytest.raises(InferenceServerException, match="input 'INPUT0' is TYPE_INT32, not TYPE_FP32"):
+        triton.load_model("simple", config='{"input": [{"name": "INPUT0", "data_type": "TYPE_FP32"}]}')
+    assert triton.is_model_ready("simple")  # still serving as it was
+
+    triton.load_model("simple", config='{"max_batch_size":"16"}')
+    config = triton.get_model_config("simple")
+    config = config if kind == "http" else _as_dict(config.config)
+    assert int(config["max_batch_size"]) == 16
+    assert [int(d) for d in config["input"][0]["dims"]] == [16]  # without the batch dimension, as Triton's
+    rows = np.zeros((17, 16), np.int32)
+    inputs = [module.InferInput("INPUT0", [17, 16], "INT32"), module.InferInput("INPUT1", [17, 16], "INT32")]
+    for infer_input in inputs:
+        infer_input.set_data_from_numpy(rows)
+    with pytest.raises(InferenceServerException, match="batch-size must be <= 16 for 'simple'"):
+        triton.infer("simple", inputs)
+
+    triton.load_model(
+        "simple", config='{"max_batch_size": 8, "dynamic_batching": {"max_queue_delay_microseconds": 500}}'
+    )
+    config = triton.get_model_config("simple")
+    config = config if kind == "http" else _as_dict(config.config)
+    assert int(config["dynamic_batching"]["max_queue_delay_microseconds"]) == 500
+    small = [module.InferInput("INPUT0", [2, 16], "INT32"), module.InferInput("INPUT1", [2, 16], "INT32")]
+    for infer_input in small:
+        infer_input.set_data_from_numpy(np.ones((2, 16), np.int32))
+    np.testing.assert_array_equal(triton.infer("simple", small).as_numpy("OUTPUT0"), np.full((2, 16), 2))
+
+    triton.unload_model("simple")
+    assert not triton.is_model_ready("simple")
+    with pytest.raises(InferenceServerException, match="failed to load 'wrong_model_name'"):
+        triton.load_model("wrong_model_name")
+    triton.load_model("simple")
+    assert triton.is_model_ready("simple")
+    config = triton.get_model_config("simple")
+    config = config if kind == "http" else _as_dict(config.config)
+    assert int(config.get("max_batch_size", 0)) == 0
+    assert "dynamic_batching" not in config

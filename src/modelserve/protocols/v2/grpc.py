@@ -14,13 +14,14 @@ from typing import Any
 
 import grpc
 import numpy as np
+from google.protobuf import json_format
 
 from modelserve import __version__, dtypes
 from modelserve.errors import InvalidArgument, NotFound, Unimplemented
 from modelserve.metrics.record import note
 from modelserve.protocols import pb, recorded
 from modelserve.protocols.grpc_common import aborting, deadline_of, routing_key_of, unary_service
-from modelserve.protocols.v2 import metadata
+from modelserve.protocols.v2 import metadata, model_config
 from modelserve.protocols.v2.binary import decode_model_infer, to_raw
 from modelserve.protocols.v2.metadata import EXTENSIONS
 from modelserve.protocols.v2.shared_memory import SharedMemoryRegions, shm_ref
@@ -106,12 +107,10 @@ class V2GrpcApi:
     async def model_config(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         note(model=request.name)
         view = recorded.describe(self.service, ModelRef(request.name, parse_version(request.version)))
-        config = metadata.model_config(request.name, view.platform, view.signature(DEFAULT_SIGNATURE))
-        message = pb.V2ModelConfig(name=config["name"], platform=config["platform"], max_batch_size=0)
-        for target, tensors in ((message.input, config["input"]), (message.output, config["output"])):
-            for tensor in tensors:
-                target.add(name=tensor["name"], data_type=pb.V2DataType.Value(tensor["data_type"]), dims=tensor["dims"])
-        return pb.ModelConfigResponse(config=message)
+        signature = view.signature(DEFAULT_SIGNATURE)
+        config = self.service.model_config(request.name)
+        document = model_config.model_config_document(request.name, view.platform, signature, config)
+        return pb.ModelConfigResponse(config=json_format.ParseDict(document, pb.V2ModelConfig()))
 
     @aborting
     async def model_infer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -191,7 +190,13 @@ class V2GrpcApi:
 
     @aborting
     async def repository_model_load(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await asyncio.get_running_loop().run_in_executor(None, self.service.load_model, request.model_name)
+        name = request.model_name
+        parameters = {}
+        for key, value in request.parameters.items():
+            if key == "config" and value.WhichOneof("parameter_choice") != "string_param":
+                raise InvalidArgument("invalid value type for load parameter 'config', expected string_param.")
+            parameters[key] = getattr(value, value.WhichOneof("parameter_choice") or "string_param")
+        await asyncio.get_running_loop().run_in_executor(None, model_config.load_model, self.service, name, parameters)
         return pb.RepositoryModelLoadResponse()
 
     @aborting

@@ -10,7 +10,6 @@ signature (:func:`default_signature`) and list the same :data:`EXTENSIONS`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -22,10 +21,10 @@ __all__ = [
     "EXTENSIONS",
     "error_body",
     "json_bytes",
-    "model_config",
     "model_metadata",
     "platform_name",
     "server_metadata",
+    "tensor_datatype",
 ]
 
 EXTENSIONS = ("binary_tensor_data", "model_repository", "model_configuration", "statistics", "system_shared_memory")
@@ -61,40 +60,16 @@ def model_metadata(name: str, versions: list[str], platform: str, signature: Sig
     )
 
 
-def _spec_datatype(spec: TensorSpec) -> str | None:
-    return by_name(spec.dtype).v2_name
+def tensor_datatype(spec: TensorSpec) -> str:
+    """The spec's V2 datatype, ``INVALID`` for a dtype the protocol cannot carry."""
+    return by_name(spec.dtype).v2_name or "INVALID"
 
 
 def _tensor_metadata(spec: TensorSpec) -> dict[str, Any]:
     return {
         "name": spec.name,
-        "datatype": _spec_datatype(spec) or "INVALID",
+        "datatype": tensor_datatype(spec),
         "shape": [-1] if spec.shape is None else list(spec.shape),
-    }
-
-
-def model_config(name: str, platform: str, signature: Signature) -> dict[str, Any]:
-    """Triton's model configuration for ``GET /v2/models/{m}/config`` and the ``ModelConfig`` RPC.
-
-    ``max_batch_size`` is 0 (batching is not declared in the config), so ``dims`` are full shapes.
-    """
-
-    def tensors(specs: Mapping[str, TensorSpec]) -> list[dict[str, Any]]:
-        return [
-            {
-                "name": s.name,
-                "data_type": "TYPE_" + _tensor_metadata(s)["datatype"].replace("BYTES", "STRING"),
-                "dims": list(s.shape) if s.shape is not None else [-1],
-            }
-            for s in specs.values()
-        ]
-
-    return {
-        "name": name,
-        "platform": platform_name(platform),
-        "max_batch_size": 0,
-        "input": tensors(signature.inputs),
-        "output": tensors(signature.outputs),
     }
 
 

@@ -19,7 +19,7 @@ from modelserve.errors import InvalidArgument, NotFound, Unimplemented
 from modelserve.metrics.record import note
 from modelserve.protocols import recorded
 from modelserve.protocols.http import RestResponse
-from modelserve.protocols.v2 import envelope, json_tensors, metadata
+from modelserve.protocols.v2 import envelope, json_tensors, metadata, model_config
 from modelserve.protocols.v2.metadata import EXTENSIONS
 from modelserve.protocols.v2.shared_memory import SharedMemoryRegions
 from modelserve.protocols.v2.statistics import statistics_document
@@ -59,8 +59,14 @@ async def handle(
     match = _REPOSITORY.fullmatch(path)
     if match and method == "POST":
         name, action = unquote(match.group(1)), match.group(2)
-        operation = service.load_model if action == "load" else service.unload_model
-        await asyncio.get_running_loop().run_in_executor(None, operation, name)
+        loop = asyncio.get_running_loop()
+        if action == "load":
+            parameters = envelope.parse_object(body, "load request").get("parameters") or {}
+            if not isinstance(parameters, dict):
+                raise InvalidArgument(f"failed to load '{name}': 'parameters' must be a JSON object")
+            await loop.run_in_executor(None, model_config.load_model, service, name, parameters)
+        else:
+            await loop.run_in_executor(None, service.unload_model, name)
         return RestResponse(b"")
     match = _MODEL.fullmatch(path)
     if match:
@@ -70,9 +76,7 @@ async def handle(
         if verb is None and method == "GET":
             return _metadata(service, name, version)
         if verb == "/config" and method == "GET":
-            view = recorded.describe(service, ModelRef(name, version))
-            config = metadata.model_config(name, view.platform, view.signature(DEFAULT_SIGNATURE))
-            return RestResponse(metadata.json_bytes(config))
+            return RestResponse(metadata.json_bytes(_config_document(service, name, version)))
         if verb == "/stats" and method == "GET":
             return RestResponse(metadata.json_bytes(statistics_document(service, name, version)))
         if verb == "/ready" and method == "GET":
@@ -80,6 +84,12 @@ async def handle(
         if verb == "/infer" and method == "POST":
             return await _infer(service, ModelRef(name, version), headers, body, deadline, routing_key, regions)
     raise NotFound(f"unknown V2 endpoint: {method} {path}")
+
+
+def _config_document(service: ModelService, name: str, version: int | None) -> dict:
+    view = recorded.describe(service, ModelRef(name, version))
+    config = service.model_config(name)
+    return model_config.model_config_document(name, view.platform, view.signature(DEFAULT_SIGNATURE), config)
 
 
 def _metadata(service: ModelService, name: str, version: int | None) -> RestResponse:
