@@ -138,3 +138,27 @@ def _save_onnx(graph: object, folder: Path) -> Path:
     path = folder / "model.onnx"
     onnx.save(model, str(path))
     return path
+
+
+def onnx_triton_simple_string(folder: Path) -> Path:
+    """ONNX stand-in for Triton's ``simple_string``: BYTES ``[-1, 16]`` decimal strings in, their sum and
+    difference out as decimal strings (ONNX ``Cast`` parses and prints them)."""
+    from onnx import TensorProto, helper
+
+    def strings(name: str) -> object:
+        return helper.make_tensor_value_info(name, TensorProto.STRING, ["batch", 16])
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["INPUT0"], ["a"], to=TensorProto.INT32),
+            helper.make_node("Cast", ["INPUT1"], ["b"], to=TensorProto.INT32),
+            helper.make_node("Add", ["a", "b"], ["sum"]),
+            helper.make_node("Sub", ["a", "b"], ["difference"]),
+            helper.make_node("Cast", ["sum"], ["OUTPUT0"], to=TensorProto.STRING),
+            helper.make_node("Cast", ["difference"], ["OUTPUT1"], to=TensorProto.STRING),
+        ],
+        "simple_string",
+        [strings("INPUT0"), strings("INPUT1")],
+        [strings("OUTPUT0"), strings("OUTPUT1")],
+    )
+    return _save_onnx(graph, folder)

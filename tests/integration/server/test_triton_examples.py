@@ -20,7 +20,7 @@ import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 from tritonclient.utils import InferenceServerException
 
-from factories import onnx_triton_simple
+from factories import onnx_triton_simple, onnx_triton_simple_string
 
 
 def _shared_memory_module():
@@ -45,6 +45,7 @@ def simple_server(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("triton")
     onnx_triton_simple(root / "simple" / "1")
+    onnx_triton_simple_string(root / "simple_string" / "1")
     server = ServerProcess(
         f"--model_repository={root}", "--file_system_poll_wait_seconds=0", log_path=root / "server.log"
     )
@@ -115,7 +116,7 @@ def test_statistics_of_every_model_and_errors(client):
     kind, triton = client
     every = triton.get_inference_statistics()
     names = [s["name"] for s in every["model_stats"]] if kind == "http" else [s.name for s in every.model_stats]
-    assert names == ["simple"]
+    assert sorted(names) == ["simple", "simple_string"]
     one_version = triton.get_inference_statistics(model_name="simple", model_version="1")
     assert len(one_version["model_stats"] if kind == "http" else one_version.model_stats) == 1
     with pytest.raises(InferenceServerException, match="requested model 'nope' is not available"):
@@ -190,6 +191,49 @@ def test_shared_memory_inputs_and_outputs(client, shm):
     triton.unregister_system_shared_memory()
     status = triton.get_system_shared_memory_status()
     assert len(status) == 0 if kind == "http" else len(status.regions) == 0
+
+
+def test_shared_memory_strings(client, shm):
+    """simple_*_shm_string_client.py: BYTES tensors, length-prefixed, in and out through regions sized exactly."""
+    from tritonclient import utils
+
+    kind, triton = client
+    module = _module(kind)
+    shm_module, handles = shm
+    tag = uuid.uuid4().hex[:8]
+    triton.unregister_system_shared_memory()
+    triton.unregister_cuda_shared_memory()
+    in0, in1 = np.arange(16, dtype=np.int32), np.ones(16, dtype=np.int32)
+    texts = [np.array([str(x).encode() for x in values], dtype=object) for values in (in0, in1, in0 + in1, in0 - in1)]
+    serialized = [utils.serialize_byte_tensor(t) for t in texts]
+    sizes = [utils.serialized_byte_size(s) for s in serialized]
+    regions = {}
+    for index, role in enumerate(("input0", "input1", "output0", "output1")):
+        key = f"/{role}_simple_{tag}"
+        regions[role] = shm_module.create_shared_memory_region(f"{role}_data", key, sizes[index])
+        handles.append(regions[role])
+        if role.startswith("input"):
+            shm_module.set_shared_memory_region(regions[role], [serialized[index]])
+        triton.register_system_shared_memory(f"{role}_data", key, sizes[index])
+    try:
+        inputs = [module.InferInput(f"INPUT{i}", [1, 16], "BYTES") for i in (0, 1)]
+        for i, infer_input in enumerate(inputs):
+            infer_input.set_shared_memory(f"input{i}_data", sizes[i])
+        if kind == "http":
+            outputs = [module.InferRequestedOutput(f"OUTPUT{i}", binary_data=True) for i in (0, 1)]
+        else:
+            outputs = [module.InferRequestedOutput(f"OUTPUT{i}") for i in (0, 1)]
+        for i, output in enumerate(outputs):
+            output.set_shared_memory(f"output{i}_data", sizes[2 + i])
+        result = triton.infer("simple_string", inputs, outputs=outputs)
+        for i in (0, 1):
+            output = result.get_output(f"OUTPUT{i}")
+            datatype = output["datatype"] if kind == "http" else output.datatype
+            shape = output["shape"] if kind == "http" else list(output.shape)
+            got = shm_module.get_contents_as_numpy(regions[f"output{i}"], utils.triton_to_np_dtype(datatype), shape)
+            assert list(got[0]) == list(texts[2 + i])
+    finally:
+        triton.unregister_system_shared_memory()
 
 
 def test_shared_memory_is_checked_before_any_byte_moves(client, shm):
