@@ -438,3 +438,60 @@ def test_cc_regress_classify_and_status(server_m, path):
 def test_cc_get_model_metadata(server_m):
     response = requests.get(f"{server_m.url}/v1/models/{M}/metadata", timeout=10).json()
     assert response == json.loads((TESTDATA / "saved_model_half_plus_two_2_versions_metadata.json").read_text())
+
+
+# ------------------------------------------------------------------------- the rest of the testdata
+
+
+def test_saved_model_counter_keeps_its_state(servers):
+    """``saved_model_counter`` (TF1, reference variables read as DT_FLOAT_REF): signatures without inputs that
+    change a variable; Predict with no inputs calls them, in order."""
+    server = servers("counter", "--model_name=counter", f"--model_base_path={TESTDATA / 'saved_model_counter'}")
+    stub, channel = _stubs(server)
+
+    def call(signature: str, **inputs: float) -> float:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "counter"
+        request.model_spec.signature_name = signature
+        for name, value in inputs.items():
+            request.inputs[name].dtype = 1
+            request.inputs[name].float_val.append(value)
+        return stub.Predict(request, 10.0).outputs["output"].float_val[0]
+
+    with channel:
+        assert call("reset_counter") == 0.0
+        assert [call("incr_counter"), call("incr_counter"), call("get_counter")] == [1.0, 2.0, 2.0]
+        assert call("incr_counter_by", delta=3.0) == 5.0
+        assert call("reset_counter") == 0.0
+
+
+def test_bad_half_plus_two_fails_to_load_and_says_why(servers, tmp_path):
+    """A SessionBundle export (not a SavedModel): the version fails to load, the server and the other model
+    keep serving, and the status names the failure."""
+    config = tmp_path / "models.config"
+    config.write_text(
+        f'model_config_list {{ config {{ name: "bad" base_path: "{TESTDATA / "bad_half_plus_two"}" '
+        'model_platform: "tensorflow" } '
+        f'config {{ name: "good" base_path: "{TESTDATA / "saved_model_half_plus_two_cpu"}" '
+        'model_platform: "tensorflow" } }'
+    )
+    process = ServerProcess(
+        f"--model_config_file={config}", "--file_system_poll_wait_seconds=0", log_path=tmp_path / "s.log"
+    )
+    try:
+        process.wait_ready(path="/healthz")
+        _wait_loaded(process, "good")
+        _verify_predict(process, 3.0, model="good")
+        status = requests.get(f"{process.url}/v1/models/bad", timeout=10).json()["model_version_status"][0]
+        assert status["version"] == "123" and status["state"] == "END"
+        assert status["status"]["error_code"] != "OK" and status["status"]["error_message"]
+        response = requests.post(f"{process.url}/v1/models/bad:predict", json={"instances": [1.0]}, timeout=10)
+        assert response.status_code in (404, 503) and "bad" in response.json()["error"]
+    finally:
+        process.stop()
+
+
+def _wait_loaded(process: ServerProcess, model: str) -> None:
+    from servers import wait_for
+
+    wait_for(lambda: requests.get(f"{process.url}/v1/models/{model}", timeout=5).status_code == 200, 90)
