@@ -17,6 +17,10 @@ One call, the same for the four front doors, warmup's checks, the stream worker,
 5. count the route and mirror shadows (:class:`~modelserve.serving.releases.Releases`), and answer with the
    version that ran and the requested outputs.
 
+Every request and every model execution is counted in the version's statistics
+(:mod:`modelserve.serving.statistics`, what Triton's statistics extension reports); a model's config override
+(:meth:`load_model`) may cap a request's rows (``max_batch_size``), checked with the inputs.
+
 Decoders that need a signature before they can decode (TF Serving JSON needs dtypes) call
 :meth:`signature`; metadata APIs call :meth:`describe`. Nothing outside ``serving`` touches a runtime object.
 
