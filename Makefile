@@ -24,7 +24,7 @@ examples: $(MODELS)/.built
 
 # The main job: TF Serving's REST API on port 8501 over every example model (Ctrl-C stops it cleanly).
 serve: $(MODELS)/.built
-	$(BIN)/modelserve serve --model_repository=$(MODELS) --rest_api_port=$(PORT)
+	$(BIN)/modelserve serve --model_repository=$(MODELS) --rest_api_port=$(PORT) --allow_code_models
 
 # In-memory predictions of the digits network through every runtime.
 demo: $(MODELS)/.built

@@ -24,7 +24,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     from modelserve.inspection import describe, format_text
     from modelserve.model import load_model
 
-    with load_model(args.path, platform=args.platform) as model:
+    with load_model(args.path, platform=args.platform, allow_code_models=args.allow_code_models) as model:
         description = describe(model, args.signature)
     print(json.dumps(description, indent=2) if args.json else format_text(description))
     return 0
@@ -64,7 +64,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from modelserve.model import load_model
 
     inputs = _read_inputs(args.inputs)
-    with load_model(args.path, platform=args.platform) as model:
+    with load_model(args.path, platform=args.platform, allow_code_models=args.allow_code_models) as model:
         outputs = model.predict(inputs, signature=args.signature)
     print(json.dumps({name: to_jsonable(value) for name, value in outputs.items()}))
     return 0
@@ -104,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser("inspect", help="show a model's signatures (saved_model_cli show --all)")
     inspect.add_argument("path", help="SavedModel folder, version folder, or .onnx/.tflite/.keras/.h5 file")
     inspect.add_argument("--signature", help="show only this signature")
-    inspect.add_argument("--platform", help="tensorflow | keras | onnx | tflite (default: detected)")
+    inspect.add_argument("--platform", help="tensorflow | keras | onnx | tflite | python (default: detected)")
+    inspect.add_argument("--allow_code_models", action="store_true", help="load a Python model (it runs code)")
     inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
     inspect.set_defaults(func=_cmd_inspect)
 
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--inputs", required=True, help='JSON ({"x": [[1.0]]}), @file.json, or file.npz')
     predict.add_argument("--signature", default=DEFAULT_SIGNATURE)
     predict.add_argument("--platform")
+    predict.add_argument("--allow_code_models", action="store_true", help="load a Python model (it runs code)")
     predict.set_defaults(func=_cmd_predict)
 
     examples = commands.add_parser("examples", help="build and try the bundled example models")

@@ -160,6 +160,7 @@ class ServerConfig:
     serialize_as_tensor_content: bool = False
     enable_signature_method_name_check: bool = False
     allow_client_shm: bool = True  # V2 system shared memory (Triton's extension) on both V2 doors
+    allow_code_models: bool = False  # model formats that run code (the python platform)
     monitoring_path: str | None = "/monitoring/prometheus/metrics"
     batching: BatchingConfig | None = None  # --enable_batching
     per_model_batching: bool = False  # a version's batching_params.pbtxt overrides `batching`

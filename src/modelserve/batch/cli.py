@@ -42,7 +42,8 @@ def add_parser(commands: Any) -> None:
     model.add_argument("--label", help="version label (from --model_config_file locally; TF Serving API remotely)")
     model.add_argument("--model_config_file", help="TF Serving model config file with version_labels (local)")
     model.add_argument("--signature", default="serving_default", help="signature to call (default: serving_default)")
-    model.add_argument("--platform", help="tensorflow | keras | onnx | tflite (default: detected)")
+    model.add_argument("--platform", help="tensorflow | keras | onnx | tflite | python (default: detected)")
+    model.add_argument("--allow_code_models", action="store_true", help="load a Python model (it runs code)")
 
     data = parser.add_argument_group("data")
     data.add_argument("--input", action="append", required=True, metavar="GLOB", help="input files (repeatable)")
@@ -175,6 +176,7 @@ def make_handler(args: argparse.Namespace) -> Any:
         label=args.label,
         model_config_file=args.model_config_file,
         platform=args.platform,
+        allow_code_models=args.allow_code_models,
         model_copies=copies,
         **batching,
     )

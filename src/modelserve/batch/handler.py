@@ -107,6 +107,7 @@ class ModelServeHandler(ModelHandler[Row, PredictionResult, LocalModel]):
         intra_op_threads: int = 0,
         inter_op_threads: int = 0,
         providers: Sequence[str] | None = None,
+        allow_code_models: bool = False,
         min_batch_size: int | None = None,
         max_batch_size: int | None = None,
         max_batch_duration_secs: float | None = None,
@@ -141,6 +142,7 @@ class ModelServeHandler(ModelHandler[Row, PredictionResult, LocalModel]):
             intra_op_threads=intra_op_threads,
             inter_op_threads=inter_op_threads,
             providers=None if providers is None else tuple(providers),
+            allow_code_models=allow_code_models,
         )
 
     @property

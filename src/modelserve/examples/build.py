@@ -7,6 +7,8 @@ Layout written under ``out_dir`` (existing entries of the same names are replace
 * ``digits_onnx/1/model.onnx``, ``digits_tflite/1/model.tflite``, ``digits_keras/1/model.keras``: the same
   trained network in other formats.
 * ``multiply_five/1`` and ``multiply_ten/1``: toy regression SavedModels.
+* ``digits_pipeline/1`` and ``painter/1``: Python models (``model.py``; served with ``--allow_code_models``),
+  see :mod:`modelserve.examples.python_models`.
 * ``digits_test.npz`` (held-out ``images``/``labels``) and ``digits_png/`` (one PNG per class,
   ``labels.csv``).
 
@@ -26,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from modelserve.examples import digits, digits_export, digits_onnx, half_plus_two, multiply, verify
+from modelserve.examples import digits, digits_export, digits_onnx, half_plus_two, multiply, python_models, verify
 
 Log = Callable[[str], None]
 
@@ -87,6 +89,11 @@ def build_examples(out_dir: Path, *, seed: int = 0, log: Log = print) -> dict[st
         digits_onnx.save_onnx(model, tmp / "model.onnx")
         outputs = verify.outputs_of(tmp / "model.onnx", split.test_images)
         max_abs_diff["onnx"] = verify.check_agreement("digits_onnx", outputs, reference)
+    with step("python_models"):
+        with version("digits_pipeline", "1") as tmp:
+            python_models.write_digits_pipeline(tmp, out_dir / "digits_onnx" / "1" / "model.onnx")
+        with version("painter", "1") as tmp:
+            python_models.write_painter(tmp)
     with step("digits_tflite"), version("digits_tflite", "1") as tmp:
         digits_export.save_tflite(model, tmp / "model.tflite")
         outputs = verify.outputs_of(tmp / "model.tflite", split.test_images)

@@ -29,6 +29,7 @@ class RuntimeOptions:
       then CPU among those the installed onnxruntime offers.
     - ``interpreter_pool_size``: how many LiteRT interpreters may run at once (0: one per CPU core).
     - ``saved_model_tags``: the MetaGraph to load from a SavedModel.
+    - ``allow_code_models``: formats that run code (the ``python`` platform) load only when True.
     """
 
     intra_op_threads: int = 0
@@ -36,6 +37,7 @@ class RuntimeOptions:
     providers: tuple[str, ...] | None = None
     interpreter_pool_size: int = 0
     saved_model_tags: tuple[str, ...] = ("serve",)
+    allow_code_models: bool = False
 
 
 class LoadedModel(abc.ABC):

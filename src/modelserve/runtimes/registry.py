@@ -23,6 +23,7 @@ _RUNTIMES: dict[str, tuple[str, str, str]] = {
     "keras": ("modelserve.runtimes.tensorflow", "load_keras", "'modelserve[tensorflow]'"),
     "onnx": ("modelserve.runtimes.onnx", "load", "onnxruntime"),
     "tflite": ("modelserve.runtimes.tflite", "load", "'modelserve[tflite]'"),
+    "python": ("modelserve.runtimes.python", "load", "modelserve"),
 }
 PLATFORMS: tuple[str, ...] = tuple(_RUNTIMES)
 
@@ -38,8 +39,9 @@ _SUFFIXES = {
 def detect_platform(path: Path) -> str:
     """Name the platform of a model file or version folder.
 
-    A folder with ``saved_model.pb`` (or ``.pbtxt``) is a TensorFlow SavedModel; otherwise the model files
-    it holds decide (``*.onnx``, ``*.tflite``, ``*.keras``/``*.h5``). A file is judged by its suffix.
+    A folder with ``saved_model.pb`` (or ``.pbtxt``) is a TensorFlow SavedModel, one with ``model.py`` a
+    Python model (whatever other files it holds: its weights); otherwise the model files it holds decide
+    (``*.onnx``, ``*.tflite``, ``*.keras``/``*.h5``). A file is judged by its suffix.
     """
     if not path.exists():
         raise NotFound(f"model path {path} does not exist")
@@ -53,6 +55,8 @@ def detect_platform(path: Path) -> str:
         return platform
     if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
         return "tensorflow"
+    if (path / "model.py").is_file():
+        return "python"
     found = sorted({_SUFFIXES[p.suffix.lower()] for p in path.iterdir() if p.suffix.lower() in _SUFFIXES})
     if len(found) == 1:
         return found[0]

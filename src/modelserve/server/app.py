@@ -108,7 +108,7 @@ class RestApp:
             else:
                 response = await tfs_rest.handle(
                     self.service, method, path, body, deadline, routing_key,
-                    self.config.enable_signature_method_name_check,
+                    self.config.enable_signature_method_name_check, _header(scope, b"accept"),
                 )  # fmt: skip
         except Exception as exc:  # a bug too gets an answer (INTERNAL), never a dropped connection
             status = code_of(exc).name
@@ -187,6 +187,11 @@ class RestApp:
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _header(scope: dict[str, Any], name: bytes) -> bytes:
+    """One request header's value (b"" when absent); ASGI header names are lower case."""
+    return next((value for key, value in scope["headers"] if key == name), b"")
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:

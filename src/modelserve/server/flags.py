@@ -8,6 +8,7 @@ Environment defaults follow the ``tensorflow/serving`` image: ``MODEL_NAME`` and
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,8 @@ from modelserve.config import ModelConfig, ServerConfig
 from modelserve.errors import InvalidArgument
 from modelserve.repository.filesystem import version_folders
 from modelserve.repository.remote import check_url, is_url
+
+log = logging.getLogger(__name__)
 
 
 def _bool(text: str) -> bool:
@@ -55,6 +58,14 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         default=True,
         help="V2 clients on this host may pass tensors in POSIX shared memory (/dev/shm) [true, as Triton 23.12]",
     )
+    add(
+        "--allow_code_models",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="load models that run code: the python platform (model.py) [false]",
+    )
     add("--rest_api_port", type=int, default=8501, help="REST port [8501]")
     add("--host", default="0.0.0.0", help="address to listen on [0.0.0.0]")
     add("--model_name", default=None, help="name of the single served model [$MODEL_NAME or 'default']")
@@ -65,7 +76,7 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     )
     add("--model_config_file", default=None, help="TF Serving text-proto ModelServerConfig (several models)")
     add("--model_repository", default=None, help="serve every model folder under this folder (ours)")
-    add("--model_platform", default=None, help="tensorflow | keras | onnx | tflite [detected per version]")
+    add("--model_platform", default=None, help="tensorflow | keras | onnx | tflite | python [detected per version]")
     add(
         "--file_system_poll_wait_seconds",
         type=float,
@@ -158,7 +169,7 @@ def models_from_flags(args: argparse.Namespace, environ: Mapping[str, str]) -> t
     if args.model_repository and is_url(args.model_repository):
         return models_in_remote_repository(args.model_repository, args.model_platform)
     if args.model_repository:
-        return models_in_repository(Path(args.model_repository), args.model_platform)
+        return models_in_repository(Path(args.model_repository), args.model_platform, args.allow_code_models)
     name = args.model_name or environ.get("MODEL_NAME") or "default"
     base = args.model_base_path
     if base is None:
@@ -172,18 +183,27 @@ def models_from_flags(args: argparse.Namespace, environ: Mapping[str, str]) -> t
     return (ModelConfig(name=name, base_path=base_path, platform=args.model_platform),)
 
 
-def models_in_repository(root: Path, platform: str | None = None) -> tuple[ModelConfig, ...]:
-    """Every subfolder of ``root`` that holds integer version folders is a model named after it."""
+def models_in_repository(
+    root: Path, platform: str | None = None, allow_code_models: bool = False
+) -> tuple[ModelConfig, ...]:
+    """Every subfolder of ``root`` that holds integer version folders is a model named after it. Python
+    models (a version with ``model.py``) are left out, with a warning, unless ``allow_code_models``."""
     if not root.is_dir():
         raise InvalidArgument(f"--model_repository {root} is not a folder")
-    models = tuple(
-        ModelConfig(name=p.name, base_path=p.absolute(), platform=platform)
-        for p in sorted(root.iterdir())
-        if p.is_dir() and not p.name.startswith(".") and version_folders(p)
-    )
+    models = []
+    for folder in sorted(root.iterdir()):
+        if not folder.is_dir() or folder.name.startswith("."):
+            continue
+        versions = version_folders(folder)
+        if not versions:
+            continue
+        if not allow_code_models and any((v / "model.py").is_file() for v in versions.values()):
+            log.warning("not serving %s: a Python model runs code; pass --allow_code_models to serve it", folder)
+            continue
+        models.append(ModelConfig(name=folder.name, base_path=folder.absolute(), platform=platform))
     if not models:
         raise InvalidArgument(f"no model folders (with integer version folders) under {root}")
-    return models
+    return tuple(models)
 
 
 def models_in_remote_repository(url: str, platform: str | None = None) -> tuple[ModelConfig, ...]:
@@ -219,6 +239,7 @@ def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         serialize_as_tensor_content=args.enable_serialization_as_tensor_content,
         enable_signature_method_name_check=args.enable_signature_method_name_check,
         allow_client_shm=args.allow_client_shm,
+        allow_code_models=args.allow_code_models,
         monitoring_path=monitoring_path(args.monitoring_config_file),
         batching=batching(args.enable_batching, args.batching_parameters_file),
         per_model_batching=args.enable_per_model_batching_parameters,

@@ -87,6 +87,7 @@ class ModelCatalog:
             intra_op_threads=config.intra_op_threads,
             inter_op_threads=config.inter_op_threads,
             saved_model_tags=config.saved_model_tags,
+            allow_code_models=config.allow_code_models,
         )
         self._managers = {m.name: self._new_manager(m) for m in config.models}
         self._stop = threading.Event()

@@ -41,7 +41,8 @@ def add_parser(commands: Any) -> None:
     model.add_argument("--model-repository", help="with --model-name: the model is <repository>/<name>")
     model.add_argument("--model-name", help="model folder under --model-repository")
     model.add_argument("--model-version", type=int, default=None, help="version folder to load [the highest]")
-    model.add_argument("--platform", help="tensorflow | keras | onnx | tflite [detected]")
+    model.add_argument("--platform", help="tensorflow | keras | onnx | tflite | python [detected]")
+    model.add_argument("--allow_code_models", action="store_true", help="load a Python model (it runs code)")
     model.add_argument("--signature", default=DEFAULT_SIGNATURE, help=f"default signature [{DEFAULT_SIGNATURE}]")
     model.add_argument("--intra-op-threads", type=int, default=0, help="framework threads per model call [its default]")
     out = parser.add_argument_group("output")
@@ -115,7 +116,8 @@ def run_command(args: argparse.Namespace) -> int:
     previous = {s: signal.signal(s, lambda n, _f: stopping.append(n)) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         log.info("loading %s", source.path)
-        model = registry.load(source.path, args.platform, RuntimeOptions(intra_op_threads=args.intra_op_threads))
+        options = RuntimeOptions(intra_op_threads=args.intra_op_threads, allow_code_models=args.allow_code_models)
+        model = registry.load(source.path, args.platform, options)
         try:
             if stopping:
                 return 0

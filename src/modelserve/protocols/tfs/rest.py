@@ -69,18 +69,21 @@ async def handle(
     deadline: float | None = None,
     routing_key: str | None = None,
     check_method_name: bool = False,
+    accept: bytes = b"",
 ) -> RestResponse:
     """Serve one ``/v1/...`` request (the path has already matched ``(?i)/v1/.*``). ``deadline`` is a
     ``time.monotonic()`` instant for model calls; ``routing_key`` the traffic policy's sticky key;
     ``check_method_name`` is ``--enable_signature_method_name_check`` (see
-    :func:`~modelserve.protocols.tfs.examples.examples_input`)."""
+    :func:`~modelserve.protocols.tfs.examples.examples_input`); ``accept`` the ``Accept`` header: an
+    ``image/...`` type answers a predict of one row with the raw bytes of its one ``*_bytes`` output
+    (:func:`_as_image`)."""
     if method == "POST":
         match = _INFER_URL.fullmatch(raw_path)
         if match:
             name, version, label, verb = match.groups()
             ref = ModelRef(unquote(name), _version(version), _label(label))
             note(api=verb.lower(), model=ref.name)  # before decoding: a refused body counts for its model
-            return await _infer(service, ref, verb.lower(), body, deadline, routing_key, check_method_name)
+            return await _infer(service, ref, verb.lower(), body, deadline, routing_key, check_method_name, accept)
     elif method == "GET":
         match = _MODEL_URL.fullmatch(raw_path)
         if match:
@@ -183,6 +186,7 @@ async def _infer(
     deadline: float | None,
     routing_key: str | None,
     check_method_name: bool,
+    accept: bytes = b"",
 ) -> RestResponse:
     """Predict, classify or regress: decode by the signature, ``service.infer``, encode."""
     document = json_parse.parse_json(body)
@@ -198,6 +202,8 @@ async def _infer(
             rules=InputRules.TF_SERVING, api=verb,
         )  # fmt: skip
         response = await _call(service, request)
+        if accept.startswith(b"image/"):
+            return _as_image(response, accept)
         return RestResponse(
             predict_encode.encode_predict(response.outputs, decoded.row_format), version=response.version
         )
@@ -210,6 +216,21 @@ async def _infer(
     response = await _call(service, request)
     encode = encode_classify if verb == "classify" else encode_regress
     return RestResponse(encode(response.outputs, len(examples)), version=response.version)
+
+
+def _as_image(response: InferResponse, accept: bytes) -> RestResponse:
+    """Our addition for people with curl (``-H 'Accept: image/png' -o out.png``): the answer is the raw bytes
+    of the one ``*_bytes`` output of a one-row predict, with the asked-for type; anything else is refused."""
+    media_type = accept.split(b",")[0].split(b";")[0].strip()
+    images = [(name, array) for name, array in response.outputs.items() if name.endswith("_bytes")]
+    if len(images) != 1 or images[0][1].size != 1:
+        shapes = ", ".join(f"{name} {list(array.shape)}" for name, array in response.outputs.items())
+        raise InvalidArgument(
+            f"Accept: {media_type.decode('latin-1')} answers one image: one row and one *_bytes output "
+            f"(name it with output_filter); this answer has {shapes}"
+        )
+    data = images[0][1].reshape(-1)[0]
+    return RestResponse(bytes(data), version=response.version, content_type=media_type)
 
 
 async def _call(service: ModelService, request: InferRequest) -> InferResponse:

@@ -34,6 +34,7 @@ _PLATFORMS = {
     "keras": "tensorflow_keras",
     "onnx": "onnxruntime_onnx",
     "tflite": "tensorflow_lite",
+    "python": "python",
 }
 
 
