@@ -8,7 +8,7 @@ Layout written under ``out_dir`` (existing entries of the same names are replace
   trained network in other formats.
 * ``multiply_five/1`` and ``multiply_ten/1``: toy regression SavedModels.
 * ``digits_pipeline/1`` and ``painter/1``: Python models (``model.py``; served with ``--allow_code_models``),
-  see :mod:`modelserve.examples.python_models`.
+  and ``digits_ensemble/1``, a pipeline of served models; see :mod:`modelserve.examples.python_models`.
 * ``digits_test.npz`` (held-out ``images``/``labels``) and ``digits_png/`` (one PNG per class,
   ``labels.csv``).
 
@@ -94,6 +94,8 @@ def build_examples(out_dir: Path, *, seed: int = 0, log: Log = print) -> dict[st
             python_models.write_digits_pipeline(tmp, out_dir / "digits_onnx" / "1" / "model.onnx")
         with version("painter", "1") as tmp:
             python_models.write_painter(tmp)
+        with version("digits_ensemble", "1") as tmp:
+            python_models.write_digits_ensemble(tmp)
     with step("digits_tflite"), version("digits_tflite", "1") as tmp:
         digits_export.save_tflite(model, tmp / "model.tflite")
         outputs = verify.outputs_of(tmp / "model.tflite", split.test_images)

@@ -4,6 +4,8 @@
   trained digits network) and ``labels.txt``: PNG bytes in, top-3 labels and scores out.
 * ``painter/1``: ``model.py`` (:mod:`modelserve.examples.python.painter`) and ``generator.onnx``: a prompt in,
   a PNG of that digit out.
+* ``digits_ensemble/1``: a pipeline (``pipeline.yaml`` and ``steps.py``): PNG bytes -> decode -> the served
+  ``digits_onnx`` and ``digits_tflite`` -> their average, top 3.
 
 The painter's generator is trained here on scikit-learn's digits, no downloads: for each class, the mean
 image and its first ``LATENT`` principal components scaled by their standard deviations (a linear
@@ -34,9 +36,14 @@ def write_painter(folder: Path) -> None:
     save_generator(means, components, folder / "generator.onnx")
 
 
-def _copy_model_file(name: str, folder: Path) -> None:
+def write_digits_ensemble(folder: Path) -> None:
+    _copy_model_file("digits_ensemble.yaml", folder, "pipeline.yaml")
+    _copy_model_file("digits_ensemble_steps.py", folder, "steps.py")
+
+
+def _copy_model_file(name: str, folder: Path, target: str = "model.py") -> None:
     source = resources.files("modelserve.examples.python") / name
-    (folder / "model.py").write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    (folder / target).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
 
 
 def train_generator(latent: int = LATENT) -> tuple[np.ndarray, np.ndarray]:

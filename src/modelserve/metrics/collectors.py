@@ -117,6 +117,10 @@ class ServingMetrics:
             "modelserve_shadow_duration_seconds", "Model call latency of shadow calls.", ["model", "version"],
             registry=r,
         )  # fmt: skip
+        self._step_seconds = Histogram(
+            "modelserve_pipeline_step_seconds", "Time of one step of a pipeline.", ["pipeline", "step"],
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
         self.in_flight = Gauge("modelserve_in_flight_requests", "Model calls running or waiting.", registry=r)
         # Bound label children per label set (as many as Prometheus keeps anyway); see observe_request.
         self._request_children: dict[tuple[str, ...], tuple[Any, Any, Any]] = {}
@@ -175,6 +179,9 @@ class ServingMetrics:
         if outcome in ("match", "mismatch"):
             self._shadow_diff.labels(model, str(version)).observe(max_abs_diff)
             self._shadow_seconds.labels(model, str(version)).observe(seconds)
+
+    def observe_step(self, pipeline: str, step: str, seconds: float) -> None:
+        self._step_seconds.labels(pipeline, step).observe(seconds)
 
     def observe_load(self, model: str, seconds: float) -> None:
         self._load_seconds.labels(model).observe(seconds)

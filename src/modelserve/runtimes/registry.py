@@ -25,7 +25,8 @@ _RUNTIMES: dict[str, tuple[str, str, str]] = {
     "tflite": ("modelserve.runtimes.tflite", "load", "'modelserve[tflite]'"),
     "python": ("modelserve.runtimes.python", "load", "modelserve"),
 }
-PLATFORMS: tuple[str, ...] = tuple(_RUNTIMES)
+#: ``pipeline`` (a folder with ``pipeline.yaml``) is served by a server only: its steps call other served models.
+PLATFORMS: tuple[str, ...] = (*_RUNTIMES, "pipeline")
 
 _SUFFIXES = {
     ".onnx": "onnx",
@@ -55,6 +56,8 @@ def detect_platform(path: Path) -> str:
         return platform
     if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
         return "tensorflow"
+    if (path / "pipeline.yaml").is_file():
+        return "pipeline"
     if (path / "model.py").is_file():
         return "python"
     found = sorted({_SUFFIXES[p.suffix.lower()] for p in path.iterdir() if p.suffix.lower() in _SUFFIXES})
@@ -69,6 +72,11 @@ def load(path: Path | str, platform: str | None = None, options: RuntimeOptions 
     """Load a model with the runtime for ``platform`` (detected when ``None``)."""
     path = Path(path)
     platform = platform or detect_platform(path)
+    if platform == "pipeline":
+        raise ModelLoadError(
+            f"{path} is a pipeline (pipeline.yaml): its steps call other served models, so a server serves it; "
+            "in memory, load the models it uses"
+        )
     try:
         module_name, function_name, install = _RUNTIMES[platform]
     except KeyError:

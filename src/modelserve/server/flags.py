@@ -187,7 +187,8 @@ def models_in_repository(
     root: Path, platform: str | None = None, allow_code_models: bool = False
 ) -> tuple[ModelConfig, ...]:
     """Every subfolder of ``root`` that holds integer version folders is a model named after it. Python
-    models (a version with ``model.py``) are left out, with a warning, unless ``allow_code_models``."""
+    models and pipelines with Python steps (a version with ``model.py`` or ``steps.py``) are left out, with a
+    warning, unless ``allow_code_models``."""
     if not root.is_dir():
         raise InvalidArgument(f"--model_repository {root} is not a folder")
     models = []
@@ -197,13 +198,17 @@ def models_in_repository(
         versions = version_folders(folder)
         if not versions:
             continue
-        if not allow_code_models and any((v / "model.py").is_file() for v in versions.values()):
-            log.warning("not serving %s: a Python model runs code; pass --allow_code_models to serve it", folder)
+        if not allow_code_models and any(_runs_code(v) for v in versions.values()):
+            log.warning("not serving %s: its Python code would run; pass --allow_code_models to serve it", folder)
             continue
         models.append(ModelConfig(name=folder.name, base_path=folder.absolute(), platform=platform))
     if not models:
         raise InvalidArgument(f"no model folders (with integer version folders) under {root}")
     return tuple(models)
+
+
+def _runs_code(version: Path) -> bool:
+    return (version / "model.py").is_file() or (version / "steps.py").is_file()
 
 
 def models_in_remote_repository(url: str, platform: str | None = None) -> tuple[ModelConfig, ...]:

@@ -32,17 +32,19 @@ network, for the in-memory API, Beam and stream workers.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from modelserve.config import DispatchOptions, ModelConfig, ModelOverride, ServerConfig, TrafficConfig
 from modelserve.config_io import read_traffic_file
 from modelserve.errors import InvalidArgument, NotFound
 from modelserve.metrics.collectors import ServingMetrics, rows_of
-from modelserve.runtimes.base import LoadedModel
+from modelserve.runtimes.base import LoadedModel, RuntimeOptions
 from modelserve.serving.catalog import LoaderFactory, ModelCatalog, runtime_loader
 from modelserve.serving.dispatch import Dispatcher
 from modelserve.serving.handle import ServedVersion
 from modelserve.serving.inputs import admit, check_outputs, select_outputs
+from modelserve.serving.pipeline import is_pipeline, load_pipeline
 from modelserve.serving.releases import Releases
 from modelserve.serving.reload import ConfigReloader
 from modelserve.serving.single import SingleModelCatalog
@@ -68,12 +70,32 @@ class ModelService:
         self.config = config
         self.metrics = metrics if metrics is not None else ServingMetrics()
         warmup = warmup_for(config, warmup_readers)
-        catalog = ModelCatalog(config, loader, on_loaded=self.metrics.observe_load, warmup=warmup)
+        catalog = ModelCatalog(config, self._with_pipelines(loader), on_loaded=self.metrics.observe_load, warmup=warmup)
         self._compose(catalog, config.dispatch_options(), self.metrics)
         self.reloader: ConfigReloader | None = ConfigReloader(config, catalog, self.releases)
         if config.traffic_config_file is not None:
             self.releases.set_traffic(read_traffic_file(config.traffic_config_file))
         self.metrics.watch_states(catalog.version_states)
+
+    def _with_pipelines(self, loader: LoaderFactory) -> LoaderFactory:
+        """Version folders holding ``pipeline.yaml`` become pipelines whose model steps call this service's
+        other models in process (:mod:`modelserve.serving.pipeline`); every other folder goes to ``loader``."""
+
+        def factory(model: ModelConfig, options: RuntimeOptions) -> Callable[[Path], LoadedModel]:
+            load = loader(model, options)
+
+            def load_version(path: Path) -> LoadedModel:
+                if not is_pipeline(path):
+                    return load(path)
+                return load_pipeline(path, model.name, options, self._infer_step, self.metrics.observe_step)
+
+            return load_version
+
+        return factory
+
+    def _infer_step(self, request: InferRequest) -> Mapping:
+        """A pipeline's model step: :meth:`infer_now` on the pipeline's own model thread."""
+        return self.infer_now(request).outputs
 
     @classmethod
     def local(

@@ -181,3 +181,52 @@ def test_without_the_opt_in_python_models_are_not_served(tmp_path, examples_dir)
         assert "pass --allow_code_models to serve it" in process.log()
     finally:
         process.stop()
+
+
+# ---------------------------------------------------------------------------------------- pipelines
+
+
+def test_digits_ensemble_pipeline_through_every_door(server, pngs):
+    """decode (Python) -> digits_onnx and digits_tflite (served models, in process) -> vote (Python)."""
+    instances = [{"b64": base64.b64encode(pngs[d]).decode()} for d in range(10)]
+    body = requests.post(f"{server.url}/v1/models/digits_ensemble:predict", json={"instances": instances}).json()
+    assert [row["labels"][0] for row in body["predictions"]] == list(WORDS)
+    for kind, module in (("http", triton_http), ("grpc", triton_grpc)):
+        target = server.url.removeprefix("http://") if kind == "http" else server.grpc_target
+        client = module.InferenceServerClient(target)
+        try:
+            infer_input = module.InferInput("image_bytes", [1], "BYTES")
+            infer_input.set_data_from_numpy(np.array([pngs[6]], dtype=object))
+            assert client.infer("digits_ensemble", [infer_input]).as_numpy("labels")[0][0] == b"six"
+        finally:
+            client.close()
+    metrics = requests.get(f"{server.url}/metrics", timeout=10).text
+    for step in ("decode", "onnx", "tflite", "vote"):
+        assert f'modelserve_pipeline_step_seconds_count{{pipeline="digits_ensemble",step="{step}"}}' in metrics
+
+
+def test_a_pipeline_error_names_its_step(server):
+    response = requests.post(
+        f"{server.url}/v1/models/digits_ensemble:predict", json={"instances": [{"b64": "bm90IGEgcG5n"}]}, timeout=30
+    )
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("pipeline digits_ensemble step 'decode': row 0 is not an image")
+
+
+def test_a_pipeline_needs_the_models_it_names(tmp_path, examples_dir):
+    folder = tmp_path / "broken_pipeline" / "1"
+    folder.mkdir(parents=True)
+    (folder / "pipeline.yaml").write_text(
+        "signature: {inputs: {x: [float32, [-1, 1]]}, outputs: {y: [float32, [-1, 1]]}}\n"
+        "steps: [{name: times, model: no_such_model, inputs: {x: x}}]\n"
+        "outputs: {y: times.output_0}\n"
+    )
+    process = ServerProcess(f"--model_repository={tmp_path}", log_path=tmp_path / "server.log")
+    try:
+        process.wait_ready(path="/readyz")
+        response = requests.post(f"{process.url}/v1/models/broken_pipeline:predict", json={"instances": [[1.0]]})
+        assert response.status_code == 404
+        assert response.json()["error"].startswith("pipeline broken_pipeline step 'times': ")
+        assert "no_such_model" in response.json()["error"]
+    finally:
+        process.stop()
