@@ -50,7 +50,7 @@ def test_predict_a_batch(tmp_path):
 @pytest.mark.parametrize(
     ("answer", "message"),
     [
-        ("raise ValueError('no good')", "python model 1: ValueError: no good"),
+        ("raise ValueError('no good')", "ValueError: no good"),
         ("return [1]", "predict returned list, not a dict"),
         ("return {}", "did not return output 'y'"),
         ("return {'y': np.zeros((1, 3), np.float32)}", "output 'y' has shape [1, 3]; the signature declares [-1, 2]"),

@@ -42,6 +42,7 @@ class PythonLoadedModel(LoadedModel):
         self.signatures = signatures
         self._instance: PythonModel | None = instance
         self._lock = nullcontext() if instance.thread_safe else threading.Lock()
+        self._label = f"{path.parent.parent.name}/{path.parent.name}"  # model/version, as errors name it
 
     def run(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         signature = self.signature(signature_name)
@@ -54,12 +55,12 @@ class PythonLoadedModel(LoadedModel):
         except ServingError:
             raise
         except Exception as exc:  # the model's own error: an answer with its message, never a crash
-            raise FailedPrecondition(f"python model {self.path.parent.name}: {type(exc).__name__}: {exc}") from exc
+            raise FailedPrecondition(f"python model {self._label}: {type(exc).__name__}: {exc}") from exc
         rows = _rows(inputs)
         return self._checked(signature, answer, rows)
 
     def _checked(self, signature: Signature, answer: Any, rows: int | None) -> dict[str, np.ndarray]:
-        name = self.path.parent.name
+        name = self._label
         if not isinstance(answer, Mapping):
             raise FailedPrecondition(f"python model {name}: predict returned {type(answer).__name__}, not a dict")
         missing = [output for output in signature.outputs if output not in answer]

@@ -102,6 +102,31 @@ def test_painter_paints_what_it_is_asked_for(server):
     assert right >= 90, f"{right} of 100 paintings read back as the digit asked for"
 
 
+def test_painter_over_tf_serving_grpc_and_v2(server):
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "painter"
+        request.model_spec.signature_name = "seeded"
+        request.inputs["prompt"].dtype = 7  # DT_STRING
+        request.inputs["prompt"].string_val.append(b"two")
+        request.inputs["prompt"].tensor_shape.dim.add(size=1)
+        request.inputs["seed"].dtype = 9  # DT_INT64
+        request.inputs["seed"].int64_val.append(5)
+        request.inputs["seed"].tensor_shape.dim.add(size=1)
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, 30.0)
+    assert response.outputs["image_bytes"].string_val[0].startswith(b"\x89PNG")
+    for kind, module in (("http", triton_http), ("grpc", triton_grpc)):
+        target = server.url.removeprefix("http://") if kind == "http" else server.grpc_target
+        client = module.InferenceServerClient(target)
+        try:
+            prompt = module.InferInput("prompt", [1], "BYTES")
+            prompt.set_data_from_numpy(np.array([b"nine"], dtype=object))
+            png = client.infer("painter", [prompt]).as_numpy("image_bytes")[0]
+            assert Image.open(io.BytesIO(png)).size == (64, 64)
+        finally:
+            client.close()
+
+
 def test_painter_answers_a_png_to_curl(server):
     """``curl -d '{"instances": ["seven"]}' -H 'Accept: image/png' .../painter:predict -o seven.png``."""
     response = requests.post(
