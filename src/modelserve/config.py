@@ -157,6 +157,9 @@ class ServerConfig:
     rest_api_port: int = 8501
     grpc_port: int = 8500
     grpc_max_message_bytes: int = 2**31 - 1
+    grpc_socket_path: str | None = None  # also listen on this Unix socket
+    grpc_channel_arguments: tuple[tuple[str, int | str], ...] = ()  # extra gRPC server options
+    prefer_tflite_model: bool = False
     serialize_as_tensor_content: bool = False
     enable_signature_method_name_check: bool = False
     allow_client_shm: bool = True  # V2 system shared memory (Triton's extension) on both V2 doors

@@ -30,6 +30,7 @@ class RuntimeOptions:
     - ``interpreter_pool_size``: how many LiteRT interpreters may run at once (0: one per CPU core).
     - ``saved_model_tags``: the MetaGraph to load from a SavedModel.
     - ``allow_code_models``: formats that run code (the ``python`` platform) load only when True.
+    - ``prefer_tflite_model``: a version folder holding a ``.tflite`` file is TFLite, even beside a SavedModel.
     """
 
     intra_op_threads: int = 0
@@ -38,6 +39,7 @@ class RuntimeOptions:
     interpreter_pool_size: int = 0
     saved_model_tags: tuple[str, ...] = ("serve",)
     allow_code_models: bool = False
+    prefer_tflite_model: bool = False
 
 
 class LoadedModel(abc.ABC):

@@ -71,6 +71,9 @@ def detect_platform(path: Path) -> str:
 def load(path: Path | str, platform: str | None = None, options: RuntimeOptions | None = None) -> LoadedModel:
     """Load a model with the runtime for ``platform`` (detected when ``None``)."""
     path = Path(path)
+    options = options or RuntimeOptions()
+    if platform is None and options.prefer_tflite_model and path.is_dir() and any(path.glob("*.tflite")):
+        platform = "tflite"
     platform = platform or detect_platform(path)
     if platform == "pipeline":
         raise ModelLoadError(
@@ -86,7 +89,7 @@ def load(path: Path | str, platform: str | None = None, options: RuntimeOptions 
     except ImportError as exc:
         raise ModelLoadError(f"loading a {platform} model needs its framework (pip install {install}): {exc}") from exc
     try:
-        return getattr(module, function_name)(path, options or RuntimeOptions())
+        return getattr(module, function_name)(path, options)
     except ServingError:
         raise
     except Exception as exc:  # framework errors: corrupt files, unsupported ops, ...

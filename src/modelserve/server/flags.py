@@ -33,6 +33,20 @@ def _bool(text: str) -> bool:
 def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--port", type=int, default=8500, help="gRPC port; 0 turns gRPC off [8500]")
+    add("--grpc_socket_path", default="", help="also serve gRPC on this Unix socket (TF Serving's flag) [none]")
+    add(
+        "--grpc_channel_arguments",
+        default="",
+        help="gRPC server options, comma-separated key=value (ints as ints), e.g. grpc.max_connection_age_ms=2000",
+    )
+    add(
+        "--prefer_tflite_model",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="a version folder holding a .tflite file is served as TFLite, even beside a SavedModel [false]",
+    )
     add("--grpc_max_message_bytes", type=int, default=2**31 - 1, help="largest gRPC message [2 GiB - 1]")
     add(
         "--enable_serialization_as_tensor_content",
@@ -241,6 +255,9 @@ def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         rest_api_port=args.rest_api_port,
         grpc_port=args.port,
         grpc_max_message_bytes=args.grpc_max_message_bytes,
+        grpc_socket_path=args.grpc_socket_path or None,
+        grpc_channel_arguments=grpc_channel_arguments(args.grpc_channel_arguments),
+        prefer_tflite_model=args.prefer_tflite_model,
         serialize_as_tensor_content=args.enable_serialization_as_tensor_content,
         enable_signature_method_name_check=args.enable_signature_method_name_check,
         allow_client_shm=args.allow_client_shm,
@@ -267,6 +284,17 @@ def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         traffic_config_file=Path(args.traffic_config_file).absolute() if args.traffic_config_file else None,
         admin_token=args.admin_token or None,
     )
+
+
+def grpc_channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:
+    """TF Serving's ``--grpc_channel_arguments``: ``key=value`` pairs, a value of digits passed as an int."""
+    pairs: list[tuple[str, int | str]] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidArgument(f"--grpc_channel_arguments: expected key=value, got {item!r}")
+        pairs.append((key, int(value) if value.lstrip("-").isdigit() else value))
+    return tuple(pairs)
 
 
 DEFAULT_MONITORING_PATH = "/monitoring/prometheus/metrics"

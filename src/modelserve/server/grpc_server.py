@@ -32,6 +32,7 @@ class GrpcFrontDoor:
                 ("grpc.max_send_message_length", size),
                 ("grpc.max_receive_message_length", size),
                 ("grpc.so_reuseport", 0),
+                *config.grpc_channel_arguments,
             ]
         )
         tfs_api = tfs_grpc.TfsGrpcApi(
@@ -45,6 +46,8 @@ class GrpcFrontDoor:
             [*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server, pool=pb.POOL
         )
         self.port = self.server.add_insecure_port(f"{config.host}:{config.grpc_port}")
+        if config.grpc_socket_path:
+            self.server.add_insecure_port(f"unix:{config.grpc_socket_path}")
 
     async def start(self) -> None:
         await self.server.start()

@@ -88,6 +88,7 @@ class ModelCatalog:
             inter_op_threads=config.inter_op_threads,
             saved_model_tags=config.saved_model_tags,
             allow_code_models=config.allow_code_models,
+            prefer_tflite_model=config.prefer_tflite_model,
         )
         self._managers = {m.name: self._new_manager(m) for m in config.models}
         self._stop = threading.Event()

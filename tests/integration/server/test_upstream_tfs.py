@@ -52,10 +52,23 @@ def servers(tmp_path_factory):
         process.stop()
 
 
+@pytest.fixture(scope="module")
+def socket_path(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("uds") / "tf-serving.sock"
+
+
+#: The flags upstream's ``RunServer`` gives every server, besides the ports and the model.
+HARNESS_FLAGS = ("--rest_api_timeout_in_ms=5000", "--grpc_channel_arguments=grpc.so_reuseaddr=1")
+
+
 @pytest.fixture
-def server_a(servers):
-    """Upstream's usual server: ``--model_name=default --model_base_path=saved_model_half_plus_two_cpu``."""
-    return servers("a", "--model_name=default", f"--model_base_path={TESTDATA / 'saved_model_half_plus_two_cpu'}")
+def server_a(servers, socket_path):
+    """Upstream's usual server: ``--model_name=default --model_base_path=saved_model_half_plus_two_cpu``, with
+    the harness's own flags (a Unix socket for gRPC too)."""
+    return servers(
+        "a", "--model_name=default", f"--model_base_path={TESTDATA / 'saved_model_half_plus_two_cpu'}",
+        *HARNESS_FLAGS, f"--grpc_socket_path={socket_path}",
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -80,9 +93,12 @@ def _stubs(server: ServerProcess):
     return prediction_service_pb2_grpc.PredictionServiceStub(channel), channel
 
 
-def _verify_predict(server, expected, model="default", specify_output=True, batch_input=False, signature=""):
+def _verify_predict(
+    server, expected, model="default", specify_output=True, batch_input=False, signature="", target=None
+):
     """Upstream's ``VerifyPredictRequest``: x = [2.0] (or [[2.0]]), the answer in ``float_val``."""
-    stub, channel = _stubs(server)
+    channel = grpc.insecure_channel(target or server.grpc_target)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     with channel:
         request = predict_pb2.PredictRequest()
         request.model_spec.name = model
@@ -237,6 +253,18 @@ def test_py_bad_model_config():
     assert b"Error parsing text-format tensorflow.serving.ModelServerConfig" in run.stderr
 
 
+def test_py_predict_uds(server_a, socket_path):
+    _verify_predict(server_a, 3.0, specify_output=False, target=f"unix:{socket_path}")
+
+
+def test_py_good_grpc_channel_args(servers):
+    server = servers(
+        "channel_args", "--model_name=default", f"--model_base_path={TESTDATA / 'saved_model_half_plus_two_cpu'}",
+        "--grpc_channel_arguments=grpc.max_connection_age_ms=2000,grpc.lb_policy_name=grpclb,grpc.so_reuseaddr=1",
+    )  # fmt: skip
+    _verify_predict(server, 3.0, specify_output=False)
+
+
 def test_py_classify_rest(server_a):
     body = {"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]}
     response = requests.post(f"{server_a.url}/v1/models/default:classify", json=body, timeout=10)
@@ -295,7 +323,10 @@ def test_py_prometheus_endpoint(servers):
 @pytest.mark.parametrize("folder", ["saved_model_half_plus_two_tflite", "saved_model_half_plus_two_tflite_with_sigdef"])
 def test_py_predict_on_tflite(servers, folder):
     """x of shape [1] into the [1, 1] TFLite tensor (resized); the second file names it by its SignatureDef."""
-    server = servers(folder, "--model_name=default", f"--model_base_path={TESTDATA / folder}")
+    server = servers(
+        folder, "--model_name=default", f"--model_base_path={TESTDATA / folder}", "--prefer_tflite_model=true",
+        *HARNESS_FLAGS,
+    )  # fmt: skip
     _verify_predict(server, 3.0, specify_output=False)
 
 
