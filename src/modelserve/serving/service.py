@@ -190,15 +190,13 @@ class ModelService:
 
     def statistics(self, name: str = "", version: int | None = None) -> list[tuple[str, int, StatisticsSnapshot]]:
         """``(model, version, statistics)`` of every loaded version of ``name`` (every model when empty),
-        or of one version; NotFound for an unknown model or a version that is not loaded."""
+        or of one version (empty when it is not loaded); NotFound for an unknown model."""
         names = [name] if name else self.model_names()
         found = []
         for model_name in names:
             for number, served in self.catalog.loaded_versions(model_name):
                 if version is None or number == version:
                     found.append((model_name, number, served.statistics.snapshot()))
-        if name and version is not None and not found:
-            raise NotFound(f"Request for unknown model: '{name}' version {version} is not loaded")
         return found
 
     def _borrow(self, ref: ModelRef, routing_key: str | None) -> tuple[ServedVersion, str]:

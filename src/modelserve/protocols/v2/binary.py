@@ -247,9 +247,10 @@ def decode_model_infer(
     without one) and takes no ``raw_input_contents`` entry: those belong, in order, to the other inputs.
     """
     raw = list(request.raw_input_contents)
-    in_memory = [t for t in request.inputs if "shared_memory_region" not in t.parameters]
-    if raw and len(raw) != len(in_memory):
-        raise InvalidArgument(f"{len(raw)} raw_input_contents for {len(in_memory)} inputs")
+    if raw:
+        in_memory = sum("shared_memory_region" not in t.parameters for t in request.inputs)
+        if len(raw) != in_memory:
+            raise InvalidArgument(f"{len(raw)} raw_input_contents for {in_memory} inputs")
     arrays = {}
     next_raw = 0
     for tensor in request.inputs:

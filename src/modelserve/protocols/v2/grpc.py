@@ -40,7 +40,7 @@ def parse_version(text: str) -> int | None:
 
 
 def _parameters(parameters: Any) -> dict[str, Any]:
-    """An ``InferParameter`` map as plain values."""
+    """An ``InferParameter`` (or ``ModelRepositoryParameter``) map as plain values."""
     return {
         key: getattr(value, value.WhichOneof("parameter_choice") or "bool_param") for key, value in parameters.items()
     }
@@ -106,10 +106,7 @@ class V2GrpcApi:
     @aborting
     async def model_config(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         note(model=request.name)
-        view = recorded.describe(self.service, ModelRef(request.name, parse_version(request.version)))
-        signature = view.signature(DEFAULT_SIGNATURE)
-        config = self.service.model_config(request.name)
-        document = model_config.model_config_document(request.name, view.platform, signature, config)
+        document = model_config.config_document(self.service, request.name, parse_version(request.version))
         return pb.ModelConfigResponse(config=json_format.ParseDict(document, pb.V2ModelConfig()))
 
     @aborting
@@ -190,13 +187,9 @@ class V2GrpcApi:
 
     @aborting
     async def repository_model_load(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        name = request.model_name
-        parameters = {}
-        for key, value in request.parameters.items():
-            if key == "config" and value.WhichOneof("parameter_choice") != "string_param":
-                raise InvalidArgument("invalid value type for load parameter 'config', expected string_param.")
-            parameters[key] = getattr(value, value.WhichOneof("parameter_choice") or "string_param")
-        await asyncio.get_running_loop().run_in_executor(None, model_config.load_model, self.service, name, parameters)
+        parameters = _parameters(request.parameters)  # ModelRepositoryParameter: the same oneof name
+        load = model_config.load_model
+        await asyncio.get_running_loop().run_in_executor(None, load, self.service, request.model_name, parameters)
         return pb.RepositoryModelLoadResponse()
 
     @aborting

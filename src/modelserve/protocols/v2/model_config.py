@@ -29,12 +29,12 @@ from google.protobuf import json_format
 
 from modelserve.config import All, BatchingConfig, Latest, ModelConfig, ModelOverride, Specific, VersionPolicy
 from modelserve.errors import InvalidArgument, ServingError, error_of_code
-from modelserve.protocols import pb
+from modelserve.protocols import pb, recorded
 from modelserve.protocols.v2.metadata import platform_name, tensor_datatype
 from modelserve.serving.service import ModelService
 from modelserve.types import DEFAULT_SIGNATURE, ModelRef, Signature, TensorSpec
 
-__all__ = ["load_model", "model_config_document", "parse_override"]
+__all__ = ["config_document", "load_model", "model_config_document", "parse_override"]
 
 _SERVED_FIELDS = {
     "name",
@@ -50,6 +50,13 @@ _DYNAMIC_BATCHING_FIELDS = {"preferred_batch_size", "max_queue_delay_microsecond
 
 
 # ------------------------------------------------------------------------------------ the answer
+
+
+def config_document(service: ModelService, name: str, version: int | None) -> dict[str, Any]:
+    """What both doors answer for ``name`` (``version``, else the newest): its ``serving_default`` signature
+    under the config it is served with."""
+    view = recorded.describe(service, ModelRef(name, version))
+    return model_config_document(name, view.platform, view.signature(DEFAULT_SIGNATURE), service.model_config(name))
 
 
 def model_config_document(
@@ -204,7 +211,9 @@ def load_model(service: ModelService, name: str, parameters: Mapping[str, Any]) 
         raise InvalidArgument(f"failed to load '{name}': unrecognized load parameter '{unknown[0]}'")
     text = parameters.get("config")
     if text is not None and not isinstance(text, str):
-        raise InvalidArgument(f"failed to load '{name}': the 'config' parameter must be a string of JSON")
+        raise InvalidArgument(
+            f"failed to load '{name}': invalid value type for load parameter 'config', expected string_param."
+        )
     try:
         if text is None:
             service.load_model(name)

@@ -76,7 +76,7 @@ async def handle(
         if verb is None and method == "GET":
             return _metadata(service, name, version)
         if verb == "/config" and method == "GET":
-            return RestResponse(metadata.json_bytes(_config_document(service, name, version)))
+            return RestResponse(metadata.json_bytes(model_config.config_document(service, name, version)))
         if verb == "/stats" and method == "GET":
             return RestResponse(metadata.json_bytes(statistics_document(service, name, version)))
         if verb == "/ready" and method == "GET":
@@ -84,12 +84,6 @@ async def handle(
         if verb == "/infer" and method == "POST":
             return await _infer(service, ModelRef(name, version), headers, body, deadline, routing_key, regions)
     raise NotFound(f"unknown V2 endpoint: {method} {path}")
-
-
-def _config_document(service: ModelService, name: str, version: int | None) -> dict:
-    view = recorded.describe(service, ModelRef(name, version))
-    config = service.model_config(name)
-    return model_config.model_config_document(name, view.platform, view.signature(DEFAULT_SIGNATURE), config)
 
 
 def _metadata(service: ModelService, name: str, version: int | None) -> RestResponse:
