@@ -26,10 +26,13 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, *args: str, log_path: Path) -> None:
+    def __init__(self, *args: str, log_path: Path, scheme: str = "http", probe: dict | None = None) -> None:
+        """``scheme``: ``https`` for a server with ``--ssl_config_file``; ``probe``: keyword arguments of the
+        readiness probe's ``requests.get`` (``verify=``, ``cert=`` for TLS and mTLS)."""
         self.port = free_port()
         self.grpc_port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self._probe = probe or {}
         self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
@@ -53,7 +56,7 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if requests.get(self.url + path, timeout=1).status_code == 200:
+                if requests.get(self.url + path, timeout=1, **self._probe).status_code == 200:
                     return
             except requests.ConnectionError:
                 pass

@@ -1,4 +1,4 @@
-"""The ``modelserve`` command line: serve | inspect | predict | examples.
+"""The ``modelserve`` command line: serve | inspect | predict | examples | keys | ...
 
 Every command turns :class:`~modelserve.errors.ServingError` into one ``error: ...`` line on stderr and
 exit status 1; usage errors exit 2 (argparse).
@@ -134,7 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_FEATURE_COMMANDS = ("modelserve.convert.cli", "modelserve.batch.cli", "modelserve.streaming.cli")
+_FEATURE_COMMANDS = (
+    "modelserve.convert.cli",
+    "modelserve.batch.cli",
+    "modelserve.streaming.cli",
+    "modelserve.access.cli",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -190,6 +190,11 @@ class ServerConfig:
     allow_version_labels_for_unavailable_models: bool = False
     traffic_config_file: Path | None = None
     admin_token: str | None = None
+    # Access (issue #14): API keys with scopes, TLS/mTLS on both doors, the audit log.
+    api_keys_file: Path | None = None
+    auth_failures_per_minute: int = 20
+    ssl_config_file: Path | None = None
+    audit_log: Path | None = None
 
     def dispatch_options(self) -> DispatchOptions:
         return DispatchOptions(

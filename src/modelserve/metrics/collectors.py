@@ -121,6 +121,10 @@ class ServingMetrics:
             "modelserve_pipeline_step_seconds", "Time of one step of a pipeline.", ["pipeline", "step"],
             buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self._auth_refusals = Counter(
+            "modelserve_auth_refusals", "Requests refused by access control (missing_key, invalid_key, "
+            "rate_limited, scope).", ["reason"], registry=r,
+        )  # fmt: skip
         self.in_flight = Gauge("modelserve_in_flight_requests", "Model calls running or waiting.", registry=r)
         # Bound label children per label set (as many as Prometheus keeps anyway); see observe_request.
         self._request_children: dict[tuple[str, ...], tuple[Any, Any, Any]] = {}
@@ -182,6 +186,9 @@ class ServingMetrics:
 
     def observe_step(self, pipeline: str, step: str, seconds: float) -> None:
         self._step_seconds.labels(pipeline, step).observe(seconds)
+
+    def observe_auth_refusal(self, reason: str) -> None:
+        self._auth_refusals.labels(reason).inc()
 
     def observe_load(self, model: str, seconds: float) -> None:
         self._load_seconds.labels(model).observe(seconds)

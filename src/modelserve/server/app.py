@@ -8,6 +8,10 @@ as TF Serving's HTTP server answers. Protection: request bodies over
 ``max_request_bytes`` get 413 (checked against Content-Length before reading, and while reading);
 ``Content-Encoding: gzip`` bodies are inflated up to the same limit. Every response that served a model
 carries ``X-Model-Version``.
+
+Access (:mod:`modelserve.server.access_control`): with API keys on, every request but the probes and CORS
+preflights is authenticated and its kind checked before its body is read (401 with ``WWW-Authenticate:
+Bearer``, 403, or 429 with ``Retry-After``, in TF Serving's envelope), then served as its caller.
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from modelserve.access.audit import AuditLog
+from modelserve.access.authenticator import RateLimited
+from modelserve.access.scopes import PRINCIPAL, Identity, Kind
 from modelserve.config import ServerConfig
-from modelserve.errors import Code, InvalidArgument, RequestTooLarge, ServingError
+from modelserve.errors import Code, InvalidArgument, RequestTooLarge, ServingError, Unauthenticated
 from modelserve.metrics.collectors import CONTENT_TYPE
 from modelserve.metrics.record import CURRENT, RequestRecord
 from modelserve.protocols.http import error_body
@@ -29,6 +36,7 @@ from modelserve.protocols.tfs import rest as tfs_rest
 from modelserve.protocols.v2 import rest as v2_rest
 from modelserve.protocols.v2.shared_memory import SharedMemoryRegions
 from modelserve.server import admin
+from modelserve.server.access_control import AccessControl, rest_kind
 from modelserve.serving.service import ModelService
 
 log = logging.getLogger(__name__)
@@ -49,10 +57,17 @@ _ORIGIN = re.compile(rb"https?://.*")
 
 
 class RestApp:
-    def __init__(self, service: ModelService, config: ServerConfig, regions: SharedMemoryRegions | None = None) -> None:
+    def __init__(
+        self,
+        service: ModelService,
+        config: ServerConfig,
+        regions: SharedMemoryRegions | None = None,
+        access: AccessControl | None = None,
+    ) -> None:
         self.service = service
         self.config = config
         self.regions = regions
+        self.access = access if access is not None else AccessControl(None, AuditLog())
         self._timeout = config.rest_api_timeout_ms / 1000 if config.rest_api_timeout_ms > 0 else None
         self._extra_headers = _CORS if config.enable_cors else []
         self._metrics_paths = {"/metrics", *([config.monitoring_path] if config.monitoring_path else [])}
@@ -65,6 +80,13 @@ class RestApp:
             return
         method: str = scope["method"]
         path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+        identity = None
+        if self.access.enabled:
+            try:
+                identity = self._admit(scope, method, path)
+            except ServingError as exc:
+                await self._send_error(send, exc)
+                return
         if path in self._metrics_paths and method == "GET":
             body = self.service.metrics.exposition()
             await self._send(send, 200, body, content_type=CONTENT_TYPE.encode())
@@ -79,9 +101,10 @@ class RestApp:
             except ServingError as exc:
                 await self._send_error(send, exc)
                 return
-            status, answer = await admin.handle(
-                self.service, self.config.admin_token, method, path, dict(scope["headers"]), body
-            )
+            token = None if self.access.enabled else self.config.admin_token  # keys on: the token is a key
+            status, answer = await admin.handle(self.service, token, method, path, dict(scope["headers"]), body)
+            if method != "GET":
+                self._audit_admin(scope, identity, method, path, status)
             await self._send(send, status, answer)
             return
         is_v2 = bool(_V2.fullmatch(path))
@@ -96,6 +119,7 @@ class RestApp:
         routing_key = self._routing_key(scope["headers"])
         deadline = None if self._timeout is None else time.monotonic() + self._timeout
         token = CURRENT.set(record)
+        caller = PRINCIPAL.set(identity) if identity is not None else None
         started = time.perf_counter()
         status = "OK"
         try:
@@ -114,15 +138,37 @@ class RestApp:
             status = code_of(exc).name
             if not isinstance(exc, ServingError):
                 log.exception("unhandled error serving %s %s", method, path)
+            elif identity is not None and exc.code is Code.PERMISSION_DENIED:  # the core's model check
+                self.access.denied(identity.name, _client(scope), "rest", f"{method} {path}", exc.message)
             await self._send_error(send, exc)
             return
         finally:
             CURRENT.reset(token)
+            if caller is not None:
+                PRINCIPAL.reset(caller)
             self.service.metrics.observe_request(record, status, time.perf_counter() - started)
+            if is_v2 and method == "POST" and path.startswith("/v2/repository/models/"):
+                self._audit_admin(scope, identity, method, path, http_status(Code[status]))
         headers = list(response.headers)
         if response.version is not None:
             headers.append((b"x-model-version", str(response.version).encode()))
         await self._send(send, response.status, response.body, content_type=response.content_type, headers=headers)
+
+    def _admit(self, scope: dict[str, Any], method: str, path: str) -> Identity | None:
+        """The caller, checked for this request's kind (see :meth:`AccessControl.admit`)."""
+        kind = rest_kind(method, path, self._metrics_paths)
+        if kind is Kind.OPEN:
+            return None
+        authorization = _header(scope, b"authorization").decode("latin-1")
+        tls = scope.get("extensions", {}).get("tls") or {}
+        return self.access.admit(kind, authorization, tls.get("client_cn"), _client(scope), "rest", f"{method} {path}")
+
+    def _audit_admin(
+        self, scope: dict[str, Any], identity: Identity | None, method: str, path: str, status: int
+    ) -> None:
+        who = identity.name if identity is not None else "anonymous"
+        outcome = "ok" if status < 400 else f"failed ({status})"
+        self.access.admin_action(who, _client(scope), "rest", f"{method} {path}", "", outcome)
 
     def _routing_key(self, headers: list[tuple[bytes, bytes]]) -> str | None:
         """The traffic policy's sticky key (``X-Routing-Key`` unless configured), when policies exist."""
@@ -138,8 +184,12 @@ class RestApp:
     async def _send_error(self, send: Send, exc: BaseException) -> None:
         """TF Serving's error envelope; the status and the code's name from the one table."""
         message = exc.message if isinstance(exc, ServingError) else f"Internal error: {type(exc).__name__}: {exc}"
-        code = code_of(exc).name.encode()
-        await self._send(send, http_status_of(exc), error_body(message), headers=[(ERROR_CODE_HEADER, code)])
+        headers = [(ERROR_CODE_HEADER, code_of(exc).name.encode())]
+        if isinstance(exc, Unauthenticated):
+            headers.append((b"www-authenticate", b'Bearer realm="modelserve"'))
+        elif isinstance(exc, RateLimited):
+            headers.append((b"retry-after", str(exc.retry_after).encode()))
+        await self._send(send, http_status_of(exc), error_body(message), headers=headers)
 
     async def _read_body(self, scope: dict[str, Any], receive: Receive) -> bytes:
         limit = self.config.max_request_bytes
@@ -187,6 +237,12 @@ class RestApp:
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _client(scope: dict[str, Any]) -> str:
+    """The client's address (no port), as rate limits and the audit log key it."""
+    client = scope.get("client")
+    return str(client[0]) if client else ""
 
 
 def _header(scope: dict[str, Any], name: bytes) -> bytes:

@@ -162,6 +162,33 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         help="bearer token the /admin REST endpoints require [$MODELSERVE_ADMIN_TOKEN; unset: open]",
     )
     add(
+        "--api_keys_file",
+        default=os.environ.get("MODELSERVE_API_KEYS_FILE"),
+        help="API keys with scopes (made by 'modelserve keys add'); every door then needs a key, except health "
+        "and readiness probes [$MODELSERVE_API_KEYS_FILE; unset: no keys]",
+    )
+    add(
+        "--require_auth",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="refuse to start without --api_keys_file [false]",
+    )
+    add(
+        "--auth_failures_per_minute",
+        type=int,
+        default=20,
+        help="failed authentications one client address may make in a minute before it is refused (429) [20]",
+    )
+    add(
+        "--ssl_config_file",
+        default=None,
+        help="TF Serving's SSLConfig text proto (server_key, server_cert, custom_ca, client_verify): TLS, or "
+        "mTLS with client_verify, on gRPC and REST [none]",
+    )
+    add("--audit_log", default=None, help="append admin actions and refusals here as JSON lines [stderr log]")
+    add(
         "--remote_cache_dir",
         default=os.environ.get("MODELSERVE_REMOTE_CACHE_DIR"),
         help="local copies of s3:// and gs:// versions [$MODELSERVE_REMOTE_CACHE_DIR, else "
@@ -245,6 +272,8 @@ def configure_remote_storage(args: argparse.Namespace) -> None:
 
 
 def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> ServerConfig:
+    if args.require_auth and not args.api_keys_file:
+        raise InvalidArgument("--require_auth: no --api_keys_file given; make one with 'modelserve keys add'")
     configure_remote_storage(args)
     local_repository = args.model_repository and not is_url(args.model_repository)
     return ServerConfig(
@@ -283,7 +312,15 @@ def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
         traffic_config_file=Path(args.traffic_config_file).absolute() if args.traffic_config_file else None,
         admin_token=args.admin_token or None,
+        api_keys_file=_path(args.api_keys_file),
+        auth_failures_per_minute=args.auth_failures_per_minute,
+        ssl_config_file=_path(args.ssl_config_file),
+        audit_log=_path(args.audit_log),
     )
+
+
+def _path(text: str | None) -> Path | None:
+    return Path(text).absolute() if text else None
 
 
 def grpc_channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:

@@ -2,6 +2,8 @@
 one ``grpc.aio`` server, with ``grpc.health.v1`` health and server reflection.
 
 Message sizes default to gRPC's maximum (2 GiB - 1), far above the 4 MiB client default, as in TF Serving.
+With keys on, every call but health, reflection and V2's liveness and readiness needs a key
+(:mod:`modelserve.server.grpc_access`); with ``--ssl_config_file``, the TCP port speaks TLS or mTLS.
 Health answers SERVING for the whole server and each service once models are loaded, and NOT_SERVING
 from the moment shutdown begins.
 """
@@ -17,23 +19,36 @@ from modelserve.protocols import pb
 from modelserve.protocols.tfs import grpc as tfs_grpc
 from modelserve.protocols.v2 import grpc as v2_grpc
 from modelserve.protocols.v2.shared_memory import SharedMemoryRegions
+from modelserve.server.access_control import AccessControl
+from modelserve.server.grpc_access import AccessInterceptor
+from modelserve.server.tls import TlsSource
 from modelserve.serving.service import ModelService
 
 SERVICES = ("tensorflow.serving.PredictionService", "tensorflow.serving.ModelService", "inference.GRPCInferenceService")
 
 
 class GrpcFrontDoor:
-    def __init__(self, service: ModelService, config: ServerConfig, regions: SharedMemoryRegions | None = None) -> None:
+    def __init__(
+        self,
+        service: ModelService,
+        config: ServerConfig,
+        regions: SharedMemoryRegions | None = None,
+        access: AccessControl | None = None,
+        tls: TlsSource | None = None,
+    ) -> None:
+        """``access``: keys and audit (see :mod:`modelserve.server.grpc_access`); ``tls``: the TCP port (not
+        the Unix socket, which file permissions guard) speaks TLS, or mTLS."""
         self.config = config
         timeout = config.rest_api_timeout_ms / 1000 if config.rest_api_timeout_ms > 0 else None
         size = config.grpc_max_message_bytes
         self.server = grpc.aio.server(
+            interceptors=[AccessInterceptor(access)] if access is not None else [],
             options=[
                 ("grpc.max_send_message_length", size),
                 ("grpc.max_receive_message_length", size),
                 ("grpc.so_reuseport", 0),
                 *config.grpc_channel_arguments,
-            ]
+            ],
         )
         tfs_api = tfs_grpc.TfsGrpcApi(
             service, timeout, config.serialize_as_tensor_content, config.enable_signature_method_name_check
@@ -45,7 +60,11 @@ class GrpcFrontDoor:
         reflection.enable_server_reflection(
             [*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server, pool=pb.POOL
         )
-        self.port = self.server.add_insecure_port(f"{config.host}:{config.grpc_port}")
+        address = f"{config.host}:{config.grpc_port}"
+        if tls is not None:
+            self.port = self.server.add_secure_port(address, tls.grpc_credentials())
+        else:
+            self.port = self.server.add_insecure_port(address)
         if config.grpc_socket_path:
             self.server.add_insecure_port(f"unix:{config.grpc_socket_path}")
 

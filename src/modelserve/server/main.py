@@ -5,21 +5,29 @@ format) and load what is on disk (start-up waits for first loads, as TF
 Serving does, but a model that fails to load does not stop the others), then serve REST with uvicorn.
 SIGTERM or SIGINT: stop accepting connections, let in-flight requests finish (up to
 ``graceful_shutdown_seconds``), stop polling, unload, exit 0.
+
+Access: one :class:`AccessControl` (the keys and the audit log) and one :class:`TlsSource` (the
+certificates) serve both doors; a server without keys that listens beyond loopback says so loudly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 from collections.abc import Callable, Iterator
 
 import uvicorn
 
+from modelserve.access.audit import AuditLog
+from modelserve.access.authenticator import Authenticator
 from modelserve.config import ServerConfig
 from modelserve.protocols.v2.shared_memory import SharedMemoryRegions
+from modelserve.server.access_control import AccessControl
 from modelserve.server.app import RestApp
+from modelserve.server.tls import TlsSource, tls_http_protocol
 from modelserve.serving.service import ModelService
 
 log = logging.getLogger("modelserve")
@@ -53,37 +61,72 @@ class _Server(uvicorn.Server):
         self.on_exit()
 
 
+def build_access(service: ModelService, config: ServerConfig) -> AccessControl:
+    """The keys (when ``--api_keys_file`` is given) and the audit log both doors use."""
+    authenticator = None
+    if config.api_keys_file is not None:
+        authenticator = Authenticator(config.api_keys_file, config.admin_token, config.auth_failures_per_minute)
+        log.info("API keys from %s: %d entries", config.api_keys_file, len(authenticator.key_names))
+    elif not _is_loopback(config.host):
+        log.warning(
+            "NO AUTHENTICATION: anyone who can reach %s (REST %d, gRPC %d) can run every model, read its metadata "
+            "and metrics%s. Give keys with --api_keys_file (see docs/security.md), or --host=127.0.0.1.",
+            config.host, config.rest_api_port, config.grpc_port,
+            "" if config.admin_token else ", and reload, load, unload and move traffic",
+        )  # fmt: skip
+    return AccessControl(authenticator, AuditLog(config.audit_log), service.metrics.observe_auth_refusal)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def build_uvicorn(
-    service: ModelService, config: ServerConfig, regions: SharedMemoryRegions | None = None
+    service: ModelService,
+    config: ServerConfig,
+    regions: SharedMemoryRegions | None = None,
+    access: AccessControl | None = None,
+    tls: TlsSource | None = None,
 ) -> uvicorn.Server:
+    tls_options: dict = {"http": "httptools"}
+    if tls is not None:  # our protocol puts the client certificate's CN in the scope
+        tls_options = {"ssl_context_factory": lambda _config, _default: tls.rest_context(), "http": tls_http_protocol()}
     uv_config = uvicorn.Config(
-        RestApp(service, config, regions),
+        RestApp(service, config, regions, access),
         host=config.host,
         port=config.rest_api_port,
         loop="uvloop",
-        http="httptools",
         lifespan="off",
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=config.graceful_shutdown_seconds,
         backlog=2048,
+        **tls_options,
     )
     return _Server(uv_config)
 
 
 async def _serve(service: ModelService, config: ServerConfig) -> None:
     regions = SharedMemoryRegions() if config.allow_client_shm else None  # one set for both V2 doors
-    rest = build_uvicorn(service, config, regions)
+    access = build_access(service, config)
+    tls = TlsSource(config.ssl_config_file) if config.ssl_config_file is not None else None
+    rest = build_uvicorn(service, config, regions, access, tls)
     grpc_door = None
     if config.grpc_port:
         from modelserve.server.grpc_server import GrpcFrontDoor
 
-        grpc_door = GrpcFrontDoor(service, config, regions)
+        grpc_door = GrpcFrontDoor(service, config, regions, access, tls)
         await grpc_door.start()
         log.info("gRPC API on %s:%d (TF Serving PredictionService, ModelService)", config.host, grpc_door.port)
         stopping: list[asyncio.Task] = []
         rest.on_exit = lambda: stopping.append(asyncio.ensure_future(grpc_door.stop(config.graceful_shutdown_seconds)))
-    log.info("REST API on http://%s:%d (TF Serving /v1 API)", config.host, config.rest_api_port)
+    scheme = "https" if tls is not None else "http"
+    log.info("REST API on %s://%s:%d (TF Serving /v1, V2 /v2)", scheme, config.host, config.rest_api_port)
     try:
         await rest.serve()
     finally:
@@ -91,6 +134,7 @@ async def _serve(service: ModelService, config: ServerConfig) -> None:
             await grpc_door.stop(config.graceful_shutdown_seconds)
         if regions is not None:
             regions.close()
+        access.audit.close()
 
 
 def serve(config: ServerConfig) -> int:

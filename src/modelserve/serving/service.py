@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from modelserve.access.scopes import check_predict, check_signature_lookup
 from modelserve.config import DispatchOptions, ModelConfig, ModelOverride, ServerConfig, TrafficConfig
 from modelserve.config_io import read_traffic_file
 from modelserve.errors import InvalidArgument, NotFound
@@ -130,7 +131,10 @@ class ModelService:
     # ---- the one door ----
 
     async def infer(self, request: InferRequest) -> InferResponse:
-        """Run one request (see the module docstring). Raises :class:`~modelserve.errors.ServingError`."""
+        """Run one request (see the module docstring). Raises :class:`~modelserve.errors.ServingError`;
+        PermissionDenied when the request's caller (:data:`~modelserve.access.scopes.PRINCIPAL`) may not run
+        the model."""
+        check_predict(request.ref.name)
         served, route = self._borrow(request.ref, request.routing_key)
         with served:
             started = time.perf_counter()
@@ -214,7 +218,9 @@ class ModelService:
 
         Resolves a version or label as :meth:`infer` does; a ref that names neither resolves to the newest
         version (not through the traffic policy: :meth:`infer`'s gate checks again against the version
-        that answers). Raises NotFound, or :class:`~modelserve.errors.SignatureNotFound`."""
+        that answers). Raises NotFound, :class:`~modelserve.errors.SignatureNotFound`, or PermissionDenied
+        for a caller that may neither read metadata nor run this model."""
+        check_signature_lookup(ref.name)
         return self.catalog.find(ref.name, ref.version, ref.label).model.signature(name)  # signatures never change
 
     def describe(self, ref: ModelRef) -> ModelView:

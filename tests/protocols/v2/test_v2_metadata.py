@@ -12,8 +12,10 @@ from modelserve.types import Signature, TensorSpec
 
 
 def test_server_metadata() -> None:
-    body = server_metadata("modelserve", "0.1.0", ["binary_tensor_data"])
-    assert orjson.loads(body) == {"name": "modelserve", "version": "0.1.0", "extensions": ["binary_tensor_data"]}
+    body = server_metadata("modelserve", "0.1.0", ["binary_tensor_data"], "off")
+    assert orjson.loads(body) == {
+        "name": "modelserve", "version": "0.1.0", "extensions": ["binary_tensor_data"], "auth": "off"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(

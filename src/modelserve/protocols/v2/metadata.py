@@ -38,9 +38,10 @@ _PLATFORMS = {
 }
 
 
-def server_metadata(name: str, version: str, extensions: list[str]) -> bytes:
-    """``GET /v2``: ``{"name","version","extensions"}``."""
-    return orjson.dumps({"name": name, "version": version, "extensions": extensions})
+def server_metadata(name: str, version: str, extensions: list[str], auth: str) -> bytes:
+    """``GET /v2``: ``{"name","version","extensions"}``, and ``auth`` (ours: ``"api_keys"`` or ``"off"``, so
+    a client or a scanner sees an open server for what it is)."""
+    return orjson.dumps({"name": name, "version": version, "extensions": extensions, "auth": auth})
 
 
 def platform_name(platform: str) -> str:

@@ -43,7 +43,8 @@ async def handle(
     """Serve one ``/v2...`` request; ``deadline`` (``time.monotonic()``) bounds the model call; ``regions``
     are the server's shared-memory regions (``None``: the extension is off)."""
     if path == "/v2" and method == "GET":
-        return RestResponse(metadata.server_metadata("modelserve", __version__, list(EXTENSIONS)))
+        auth = "api_keys" if service.config.api_keys_file is not None else "off"
+        return RestResponse(metadata.server_metadata("modelserve", __version__, list(EXTENSIONS), auth))
     if path in ("/v2/health/live", "/v2/health/ready") and method == "GET":
         ready = path.endswith("live") or service.ready()
         return RestResponse(
