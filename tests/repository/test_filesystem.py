@@ -47,3 +47,21 @@ def test_empty_folder_is_never_ready(tmp_path: Path):
     scanner = VersionScanner(tmp_path)
     scanner.scan()
     assert scanner.scan().ready == {}
+
+
+def test_escape_from_finds_symlinks_out_of_the_repository(tmp_path: Path):
+    from modelserve.repository.filesystem import escape_from
+
+    root, outside = tmp_path / "models", tmp_path / "outside"
+    (root / "plain" / "1").mkdir(parents=True)
+    (outside / "model" / "1").mkdir(parents=True)
+    (root / "linked_in").symlink_to(root / "plain")  # a link that stays inside is fine
+    (root / "linked_out").symlink_to(outside / "model")
+    (root / "version_out").mkdir()
+    (root / "version_out" / "1").symlink_to(outside / "model" / "1")
+    assert escape_from(root, root / "plain") is None
+    assert escape_from(root, root / "linked_in") is None
+    assert escape_from(root, root / "linked_out") == root / "linked_out"
+    assert escape_from(root, root / "version_out") == root / "version_out" / "1"
+    (root / "loop").symlink_to(root / "loop")
+    assert escape_from(root, root / "loop") == root / "loop"

@@ -72,6 +72,7 @@ class Authenticator:
         if keys_file is not None:
             self._table = KeyTable(read_keys_file(keys_file))  # a bad file at start-up stops the server
             self._signature = _file_signature(keys_file)
+            self._next_check = clock() + 1.0
 
     @property
     def key_names(self) -> list[str]:

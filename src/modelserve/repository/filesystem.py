@@ -48,6 +48,20 @@ def version_folders(base_path: Path) -> dict[int, Path]:
     return found
 
 
+def escape_from(root: Path, model_folder: Path) -> Path | None:
+    """The first of ``model_folder`` and its version folders that resolves outside ``root`` (a symlink out of
+    a model repository), or None. Repository models are found by a name a client may send, so what that
+    name reaches must stay in the repository; a base path the operator configures may be anywhere."""
+    try:
+        inside = root.resolve()
+        for path in (model_folder, *version_folders(model_folder).values()):
+            if not path.resolve().is_relative_to(inside):
+                return path
+    except (OSError, RuntimeError):  # a symlink loop
+        return model_folder
+    return None
+
+
 def fingerprint(folder: Path) -> Fingerprint:
     """What changes while a folder is being written: relative paths, sizes and mtimes of its files."""
     items = []

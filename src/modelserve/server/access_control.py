@@ -37,9 +37,11 @@ def rest_kind(method: str, path: str, metrics_paths: frozenset[str] | set[str] =
     if _V1.match(path):
         return Kind.PREDICT if method == "POST" else Kind.READ
     if path == "/v2" or path.startswith("/v2/"):
+        if _V2_SHM.fullmatch(path):  # a client's own regions, for its infer calls
+            return Kind.PREDICT
         if method in ("GET", "HEAD") or path == "/v2/repository/index":
             return Kind.READ
-        if path.endswith("/infer") or _V2_SHM.fullmatch(path):
+        if path.endswith("/infer"):
             return Kind.PREDICT
         return Kind.ADMIN  # load, unload, and what Triton's trace and log settings would change
     return Kind.AUTHENTICATED

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from modelserve.config import ModelConfig, ServerConfig
 from modelserve.errors import InvalidArgument
-from modelserve.repository.filesystem import version_folders
+from modelserve.repository.filesystem import escape_from, version_folders
 from modelserve.repository.remote import check_url, is_url
 
 log = logging.getLogger(__name__)
@@ -238,6 +238,10 @@ def models_in_repository(
             continue
         versions = version_folders(folder)
         if not versions:
+            continue
+        escaped = escape_from(root, folder)
+        if escaped is not None:
+            log.warning("not serving %s: %s leads outside the model repository", folder, escaped)
             continue
         if not allow_code_models and any(_runs_code(v) for v in versions.values()):
             log.warning("not serving %s: its Python code would run; pass --allow_code_models to serve it", folder)

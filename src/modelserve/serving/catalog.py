@@ -20,8 +20,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from modelserve.config import ModelConfig, ModelOverride, ServerConfig
-from modelserve.errors import FailedPrecondition, InvalidArgument, ModelLoadError, NotFound, ServingError
-from modelserve.repository.filesystem import version_folders
+from modelserve.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    ModelLoadError,
+    NotFound,
+    PermissionDenied,
+    ServingError,
+)
+from modelserve.repository.filesystem import escape_from, version_folders
 from modelserve.runtimes import registry
 from modelserve.runtimes.base import LoadedModel, RuntimeOptions
 from modelserve.serving.handle import ServedVersion
@@ -223,6 +230,9 @@ class ModelCatalog:
             return self._known[name]
         root = self.config.model_repository
         if root is not None and _plain_name(name) and version_folders(root / name):
+            escaped = escape_from(root, root / name)
+            if escaped is not None:
+                raise PermissionDenied(f"model {name} is not served: {escaped} leads outside the model repository")
             return ModelConfig(name=name, base_path=root / name, platform=self.config.default_platform)
         raise NotFound(f"model {name} is not in the model repository")
 
@@ -259,7 +269,11 @@ class ModelCatalog:
         names = set(list(self._known)) | set(list(self._managers))
         root = self.config.model_repository
         if root is not None and root.is_dir():
-            names |= {p.name for p in root.iterdir() if p.is_dir() and _plain_name(p.name) and version_folders(p)}
+            names |= {
+                p.name
+                for p in root.iterdir()
+                if p.is_dir() and _plain_name(p.name) and version_folders(p) and escape_from(root, p) is None
+            }
         index = []
         for name in sorted(names):
             manager = self._managers.get(name)
