@@ -80,13 +80,21 @@ class _Profiler:
 
 
 def run_wrk(
-    server: Server, url: str, payload: Payload, concurrency: int, timing: Timing, profile_to: Path | None = None
+    server: Server,
+    url: str,
+    payload: Payload,
+    concurrency: int,
+    timing: Timing,
+    profile_to: Path | None = None,
+    headers: tuple[str, ...] = (),
 ) -> dict:
-    """Requests/s, latency and errors of POSTing ``payload`` to ``url`` from ``concurrency`` connections."""
+    """Requests/s, latency and errors of POSTing ``payload`` to ``url`` from ``concurrency`` connections;
+    ``headers`` (``"Name: value"``) are added to every request."""
     env = {"BODY_FILE": str(payload.path), "CONTENT_TYPE": payload.content_type, "PATH": "/usr/bin:/bin"}
     if payload.ihcl is not None:
         env["IHCL"] = str(payload.ihcl)
     base = [*taskset(timing.cpus), "wrk", "-t1", f"-c{concurrency}", "--timeout", "30s"]
+    base += [part for header in headers for part in ("-H", header)]
     script = ["-s", str(paths.PEERS / "post.lua"), url]
     if timing.warmup > 0:
         subprocess.run(
@@ -114,11 +122,19 @@ def _count(pattern: str, text: str) -> int:
 
 
 def run_h2load(
-    server: Server, url: str, payload: Payload, concurrency: int, timing: Timing, profile_to: Path | None = None
+    server: Server,
+    url: str,
+    payload: Payload,
+    concurrency: int,
+    timing: Timing,
+    profile_to: Path | None = None,
+    headers: tuple[str, ...] = (),
 ) -> dict:
-    """Like :func:`run_wrk` for a gRPC unary method at ``url`` (``http://host:port/package.Service/Method``)."""
-    headers = ["-H", "content-type: application/grpc", "-H", "te: trailers"]
-    base = [*taskset(timing.cpus), "h2load", "-t1", f"-c{concurrency}", "-m1", "-d", str(payload.path), *headers]
+    """Like :func:`run_wrk` for a gRPC unary method at ``url`` (``http://host:port/package.Service/Method``;
+    ``https://`` speaks TLS with ALPN h2)."""
+    all_headers = ("content-type: application/grpc", "te: trailers", *headers)
+    flags = [part for header in all_headers for part in ("-H", header)]
+    base = [*taskset(timing.cpus), "h2load", "-t1", f"-c{concurrency}", "-m1", "-d", str(payload.path), *flags]
     if timing.warmup > 0:
         subprocess.run([*base, f"-D{timing.warmup}", url], capture_output=True, timeout=timing.warmup + 60)
         server.wait_idle(timing.idle_limit)

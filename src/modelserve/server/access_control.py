@@ -103,7 +103,7 @@ class AccessControl:
             identity = self.authenticator.authenticate(authorization, client_cn, client)
         except BadCredentials as exc:
             self._count(exc.reason)
-            self.audit.write(who="", client=client, door=door, action="authenticate", target=target,
+            self.audit.write(who="anonymous", client=client, door=door, action="authenticate", target=target,
                              outcome=exc.reason, detail="rate limit starts" if exc.starts_limit else "")  # fmt: skip
             raise
         except RateLimited:

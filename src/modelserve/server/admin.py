@@ -8,6 +8,10 @@
   and message); the model changes of that reload stay applied, the labels stay as they were.
 * ``GET /admin/traffic``: policies, where each route resolves now, routed counts and shadow comparisons.
 * ``PUT /admin/traffic``: replace the traffic policies with the JSON body (the traffic file's schema).
+* ``GET /admin/keys``: the API keys' names, scopes and creation times (never a key or a hash);
+  ``POST /admin/keys`` with ``{"name": ..., "scopes": ..., "client_cn": optional}`` adds one and answers
+  ``{"name", "key"}`` (the key, this once); ``DELETE /admin/keys/NAME`` revokes one. They edit
+  ``--api_keys_file``, as ``modelserve keys`` does; the server re-reads it within a second.
 
 With ``--admin_token`` set, every admin request needs ``Authorization: Bearer <token>`` (else 401).
 Errors use TF Serving's envelope ``{"error": "..."}``.
@@ -20,12 +24,22 @@ import hmac
 import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
+from modelserve.access.keys import add_entry, list_entries, revoke_entry
+from modelserve.access.scopes import Scopes
 from modelserve.config import All, Latest, ModelConfig, Specific
 from modelserve.config_io import parse_traffic_config
-from modelserve.errors import InvalidArgument, NotFound, ServingError, Unauthenticated, Unimplemented
+from modelserve.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ServingError,
+    Unauthenticated,
+    Unimplemented,
+)
 from modelserve.protocols.status import http_status_of
 from modelserve.serving.service import ModelService
 
@@ -62,9 +76,11 @@ def _authorize(token: str | None, headers: Mapping[bytes, bytes]) -> None:
 
 async def _route(service: ModelService, method: str, path: str, body: bytes) -> Any:
     endpoint = path[len(PREFIX) :].rstrip("/")
+    if endpoint == "/keys" or endpoint.startswith("/keys/"):
+        return _keys(service, method, endpoint, body)
     allowed = {"/config": ("GET",), "/reload": ("POST",), "/traffic": ("GET", "PUT")}.get(endpoint)
     if allowed is None:
-        raise NotFound(f"no admin endpoint {path}; try /admin/config, /admin/reload or /admin/traffic")
+        raise NotFound(f"no admin endpoint {path}; try /admin/config, /admin/reload, /admin/traffic or /admin/keys")
     if method not in allowed:
         raise Unimplemented(f"{method} is not supported on {path}; use {' or '.join(allowed)}")
     if endpoint == "/config":
@@ -75,12 +91,40 @@ async def _route(service: ModelService, method: str, path: str, body: bytes) -> 
         reloaded = await asyncio.to_thread(service.reload_from_files)
         return {"reloaded": reloaded}
     if method == "PUT":
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidArgument(f"the traffic policy body is not valid JSON: {exc}") from None
-        service.set_traffic(parse_traffic_config(data, "request body"))
+        service.set_traffic(parse_traffic_config(_json(body, "the traffic policy body"), "request body"))
     return service.traffic_report()
+
+
+def _json(body: bytes, what: str) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidArgument(f"{what} is not valid JSON: {exc}") from None
+
+
+def _keys(service: ModelService, method: str, endpoint: str, body: bytes) -> Any:
+    path = service.config.api_keys_file
+    if path is None:
+        raise FailedPrecondition("this server has no API keys: start it with --api_keys_file")
+    name = unquote(endpoint[len("/keys/") :]) if endpoint.startswith("/keys/") else ""
+    if name and method == "DELETE":
+        revoke_entry(path, name)
+        return {"revoked": name}
+    if not name and method == "GET":
+        return {"keys": list_entries(path)}
+    if not name and method == "POST":
+        data = _json(body, "the key body")
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("name"), str)
+            or not isinstance(data.get("scopes"), str)
+        ):
+            raise InvalidArgument('the key body needs {"name": "...", "scopes": "predict:...,read,admin"}')
+        key = add_entry(path, data["name"], Scopes.parse(data["scopes"]), str(data.get("client_cn") or ""))
+        return {"name": data["name"], "key": key}
+    raise Unimplemented(
+        f"{method} is not supported on /admin{endpoint}; use GET or POST /admin/keys, DELETE /admin/keys/NAME"
+    )
 
 
 def _config_view(service: ModelService) -> dict[str, Any]:

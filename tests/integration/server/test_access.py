@@ -455,3 +455,41 @@ def _served_serials(process: ServerProcess) -> tuple[int, int]:
         ):
             serials.append(serial_of(ssl.DER_cert_to_PEM_cert(tls.getpeercert(binary_form=True)).encode()))
     return tuple(serials)  # type: ignore[return-value]
+
+
+def test_admins_manage_keys_over_the_api(served: Served) -> None:
+    if served.mode != "plain":
+        pytest.skip("one transport is enough")
+    url, ops = served.process.url + "/admin/keys", _bearer(served.world.keys["ops"])
+    assert requests.get(url, headers=_bearer(served.world.keys["reader"]), timeout=5).status_code == 403
+    made = requests.post(url, json={"name": "api-made", "scopes": "predict:simple"}, headers=ops, timeout=5).json()
+    assert made["name"] == "api-made" and made["key"].startswith("msk_")
+    listed = requests.get(url, headers=ops, timeout=5).json()["keys"]
+    assert "api-made" in {entry["name"] for entry in listed} and made["key"] not in str(listed)
+    wait_for(lambda: tfs_rest(served, made["key"]) == "served", timeout=10)
+    bad = requests.post(url, json={"name": "x", "scopes": "write"}, headers=ops, timeout=5)
+    assert bad.status_code == 400 and "unknown scope 'write'" in bad.json()["error"]
+    assert requests.delete(f"{url}/api-made", headers=ops, timeout=5).json() == {"revoked": "api-made"}
+    assert requests.delete(f"{url}/api-made", headers=ops, timeout=5).status_code == 404
+    wait_for(lambda: tfs_rest(served, made["key"]) == "401", timeout=10)
+    audit = (served.process.log_path.parent / "audit.jsonl").read_text()
+    assert '"action":"DELETE /admin/keys/api-made"' in audit and made["key"] not in audit
+
+
+def test_tf_serving_reload_config_needs_admin(served: Served) -> None:
+    from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
+
+    request = model_management_pb2.ReloadConfigRequest()
+    for name in ("simple", "other"):
+        config = request.config.model_config_list.config.add()
+        config.name, config.base_path, config.model_platform = name, str(served.world.repository / name), "onnx"
+    with served.channel() as channel:
+        stub = model_service_pb2_grpc.ModelServiceStub(channel)
+        for key, code in ((None, grpc.StatusCode.UNAUTHENTICATED), ("reader", grpc.StatusCode.PERMISSION_DENIED)):
+            metadata = [("authorization", f"Bearer {served.world.keys[key]}")] if key else []
+            with pytest.raises(grpc.RpcError) as raised:
+                stub.HandleReloadConfigRequest(request, metadata=metadata, timeout=10)
+            assert raised.value.code() is code
+        ops = [("authorization", f"Bearer {served.world.keys['ops']}")]
+        assert stub.HandleReloadConfigRequest(request, metadata=ops, timeout=30).status.error_code == 0
+    assert "HandleReloadConfigRequest" in (served.process.log_path.parent / "audit.jsonl").read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -170,7 +171,7 @@ def test_broken_python_models_answer_errors_and_the_server_keeps_serving(tmp_pat
                 """
             )
         )
-    (tmp_path / "healthy").symlink_to(examples_dir / "multiply_five", target_is_directory=True)
+    shutil.copytree(examples_dir / "multiply_five", tmp_path / "healthy")
     process = ServerProcess(
         f"--model_repository={tmp_path}", "--file_system_poll_wait_seconds=0", "--allow_code_models",
         "--rest_api_timeout_in_ms=1500", "--graceful_shutdown_seconds=5", log_path=tmp_path / "server.log",
@@ -197,8 +198,8 @@ def test_broken_python_models_answer_errors_and_the_server_keeps_serving(tmp_pat
 
 
 def test_without_the_opt_in_python_models_are_not_served(tmp_path, examples_dir):
-    (tmp_path / "painter").symlink_to(examples_dir / "painter", target_is_directory=True)
-    (tmp_path / "healthy").symlink_to(examples_dir / "multiply_five", target_is_directory=True)
+    shutil.copytree(examples_dir / "painter", tmp_path / "painter")
+    shutil.copytree(examples_dir / "multiply_five", tmp_path / "healthy")
     process = ServerProcess(f"--model_repository={tmp_path}", log_path=tmp_path / "server.log")
     try:
         process.wait_ready(path="/readyz")
