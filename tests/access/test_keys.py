@@ -69,6 +69,11 @@ def test_names_are_unique_and_revoking_removes(tmp_path: Path) -> None:
         ('{"modelserve_api_keys": 1, "keys": [{"scopes": "read"}]}', "needs a 'name'"),
         ('{"modelserve_api_keys": 1, "keys": [{"name": "a", "scopes": "write"}]}', "unknown scope 'write'"),
         ('{"modelserve_api_keys": 1, "keys": [{"name": "a", "scopes": "read", "id": "x"}]}', "needs 'id', 'salt'"),
+        (
+            '{"modelserve_api_keys": 1, "keys": [{"name": "a", "scopes": "read", "id": "0123456789ab", '
+            '"salt": "not hex at all, but 32 chars ok", "sha256": "' + "0" * 64 + '"}]}',
+            "'salt' must be 32 hex digits",
+        ),
     ],
 )
 def test_bad_files_are_named(tmp_path: Path, text: str, message: str) -> None:

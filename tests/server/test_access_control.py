@@ -28,6 +28,7 @@ METRICS = {"/metrics", "/monitoring/prometheus/metrics"}
         ("GET", "/v2/models/digits/ready", Kind.OPEN),
         ("GET", "/v2/models/digits/versions/2/ready", Kind.OPEN),
         ("OPTIONS", "/v1/models/digits:predict", Kind.OPEN),
+        ("OPTIONS", "/admin/reload", Kind.ADMIN),
         ("POST", "/v2/health/ready", Kind.ADMIN),  # not a probe: a probe is a GET
         ("GET", "/metrics", Kind.READ),
         ("GET", "/monitoring/prometheus/metrics", Kind.READ),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import logging.handlers
 import os
 from pathlib import Path
 
@@ -29,7 +30,7 @@ class AuditLog:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-            handler = logging.FileHandler(path, encoding="utf-8")
+            handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")  # reopens after logrotate
             handler.setFormatter(logging.Formatter("%(message)s"))
             self._handler: logging.Handler | None = handler
             self._log.addHandler(handler)

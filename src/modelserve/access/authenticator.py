@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from modelserve.access.keys import KeyTable, read_keys_file
 from modelserve.access.scopes import Identity, Scopes
+from modelserve.access.watch import FileSignature, file_signature
 from modelserve.errors import ResourceExhausted, ServingError, Unauthenticated
 
 __all__ = ["Authenticator", "BadCredentials", "RateLimited"]
@@ -67,11 +67,11 @@ class Authenticator:
         self._clock = clock
         self._failures: dict[str, tuple[float, int]] = {}  # address -> (window start, failures in it)
         self._table = KeyTable([])
-        self._signature: tuple[int, int, int] | None = None
+        self._signature: FileSignature = None
         self._next_check = 0.0
         if keys_file is not None:
             self._table = KeyTable(read_keys_file(keys_file))  # a bad file at start-up stops the server
-            self._signature = _file_signature(keys_file)
+            self._signature = file_signature(keys_file)
             self._next_check = clock() + 1.0
 
     @property
@@ -125,7 +125,7 @@ class Authenticator:
         """Re-read the keys file if its inode, size or mtime changed; keep the last good keys on error."""
         if self.keys_file is None:
             return
-        signature = _file_signature(self.keys_file)
+        signature = file_signature(self.keys_file)
         if signature == self._signature:
             return
         self._signature = signature
@@ -144,11 +144,3 @@ def _bearer(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer":
         return None  # another scheme: not a key of ours
     return value.strip() or None
-
-
-def _file_signature(path: Path) -> tuple[int, int, int] | None:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return stat.st_ino, stat.st_size, stat.st_mtime_ns

@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Iterator
@@ -53,6 +54,9 @@ class KeyEntry:
         if self.client_cn:
             return {**fields, "client_cn": self.client_cn}
         return {**fields, "id": self.key_id, "salt": self.salt, "sha256": self.sha256}
+
+
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 def _digest(salt: str, secret: str) -> str:
@@ -105,6 +109,9 @@ def read_keys_file(path: Path) -> list[KeyEntry]:
         text = {k: str(item.get(k, "")) for k in ("created", "id", "salt", "sha256", "client_cn")}
         if not text["client_cn"] and not (text["id"] and text["salt"] and text["sha256"]):
             raise InvalidArgument(f"{where} ({item['name']}): needs 'id', 'salt' and 'sha256', or 'client_cn'")
+        for field, length in (("id", 12), ("salt", 32), ("sha256", 64)):
+            if text[field] and (len(text[field]) != length or not _HEX.fullmatch(text[field])):
+                raise InvalidArgument(f"{where} ({item['name']}): '{field}' must be {length} hex digits")
         entries.append(
             KeyEntry(item["name"], scopes, text["created"], text["id"], text["salt"], text["sha256"], text["client_cn"])
         )

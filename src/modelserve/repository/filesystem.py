@@ -48,17 +48,57 @@ def version_folders(base_path: Path) -> dict[int, Path]:
     return found
 
 
+def plain_model_name(name: str) -> bool:
+    """A model name that can only mean a folder directly under the repository root."""
+    return bool(name) and not name.startswith(".") and "/" not in name and "\\" not in name and "\x00" not in name
+
+
+def repository_models(root: Path) -> tuple[list[Path], list[tuple[Path, Path]]]:
+    """The model folders of a model repository (plain names, with version folders), sorted; and those left
+    out because they lead outside it, each with the first path that does."""
+    models, escaped = [], []
+    for folder in sorted(root.iterdir()):
+        if not folder.is_dir() or not plain_model_name(folder.name) or not version_folders(folder):
+            continue
+        outside = escape_from(root, folder)
+        if outside is None:
+            models.append(folder)
+        else:
+            escaped.append((folder, outside))
+    return models, escaped
+
+
 def escape_from(root: Path, model_folder: Path) -> Path | None:
-    """The first of ``model_folder`` and its version folders that resolves outside ``root`` (a symlink out of
-    a model repository), or None. Repository models are found by a name a client may send, so what that
-    name reaches must stay in the repository; a base path the operator configures may be anywhere."""
+    """The first of ``model_folder``, its version folders and anything inside them that resolves outside
+    ``root`` (a symlink out of a model repository), or None. Repository models are found by a name a client
+    may send, so what that name reaches must stay in the repository; a base path the operator configures
+    may be anywhere."""
     try:
         inside = root.resolve()
-        for path in (model_folder, *version_folders(model_folder).values()):
-            if not path.resolve().is_relative_to(inside):
-                return path
+        if not model_folder.resolve().is_relative_to(inside):
+            return model_folder
+        for path in version_folders(model_folder).values():
+            escaped = version_escape(inside, path)
+            if escaped is not None:
+                return escaped
     except (OSError, RuntimeError):  # a symlink loop
         return model_folder
+    return None
+
+
+def version_escape(inside: Path, version_folder: Path) -> Path | None:
+    """The version folder, or the first symlink under it, that resolves outside ``inside`` (a resolved
+    path), or None. Symlinked folders are not descended into: they are checked as links."""
+    try:
+        if not version_folder.resolve().is_relative_to(inside):
+            return version_folder
+        for folder, dirs, files in os.walk(version_folder):
+            for name in (*dirs, *files):
+                path = Path(folder, name)
+                if path.is_symlink() and not path.resolve().is_relative_to(inside):
+                    return path
+    except (OSError, RuntimeError):
+        return version_folder
     return None
 
 
@@ -89,9 +129,11 @@ class VersionScanner:
     """Remembers the previous scan so that only folders that stopped changing are reported ready."""
 
     base_path: Path
+    contained_in: Path | None = None  # a repository model: versions leading outside it are left out
 
     def __post_init__(self) -> None:
         self._previous: dict[int, Fingerprint] = {}
+        self._refused: dict[int, Fingerprint] = {}  # versions found leading outside, as they were then
 
     def scan(self) -> Scan:
         """Call repeatedly; each call is one scan, compared with the one before."""
@@ -99,4 +141,19 @@ class VersionScanner:
         prints = {v: fingerprint(p) for v, p in present.items()}
         ready = {v: (present[v], fp) for v, fp in prints.items() if fp and self._previous.get(v) == fp}
         self._previous = prints
+        if self.contained_in is not None:
+            ready = {v: found for v, found in ready.items() if self._contained(v, *found)}
         return Scan(present, ready)
+
+    def _contained(self, version: int, folder: Path, print_: Fingerprint) -> bool:
+        if self._refused.get(version) == print_:
+            return False
+        assert self.contained_in is not None
+        escaped = version_escape(self.contained_in.resolve(), folder)
+        if escaped is None:
+            self._refused.pop(version, None)
+            return True
+        if version not in self._refused:
+            log.warning("not serving %s: %s leads outside the model repository", folder, escaped)
+        self._refused[version] = print_
+        return False

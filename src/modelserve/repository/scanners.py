@@ -17,10 +17,13 @@ class Scanner(Protocol):
     def scan(self) -> Scan: ...
 
 
-def scanner_for(base_path: Path | str, settings: RemoteSettings | None = None) -> Scanner:
+def scanner_for(
+    base_path: Path | str, settings: RemoteSettings | None = None, contained_in: Path | None = None
+) -> Scanner:
     """A :class:`RemoteVersionScanner` for ``s3://``, ``gs://`` (and ``memory://``) URLs, else a local
-    :class:`VersionScanner`. ``settings``: the remote cache and endpoint (default: the process-wide ones).
+    :class:`VersionScanner`. ``settings``: the remote cache and endpoint (default: the process-wide ones);
+    ``contained_in``: the model repository a local model was found in (its versions may not lead outside).
     Raises InvalidArgument for an unsupported URL scheme, FailedPrecondition when its package is missing."""
     if is_url(base_path):
         return RemoteVersionScanner(str(base_path), settings)
-    return VersionScanner(Path(base_path))
+    return VersionScanner(Path(base_path), contained_in)

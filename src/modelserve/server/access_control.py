@@ -28,8 +28,10 @@ _V2_SHM = re.compile(r"/v2/(?:system|cuda)sharedmemory(?:/.*)?", re.DOTALL)
 def rest_kind(method: str, path: str, metrics_paths: frozenset[str] | set[str] = frozenset()) -> Kind:
     """The kind of a REST request. POSTs under /v2 other than infer, shared memory and the index count as
     admin; paths no API serves need a valid key only (their answer is a 404)."""
-    if method == "OPTIONS" or (method in ("GET", "HEAD") and _OPEN_GET.fullmatch(path)):
+    if method in ("GET", "HEAD") and _OPEN_GET.fullmatch(path):
         return Kind.OPEN
+    if method == "OPTIONS" and (_V1.match(path) or path == "/v2" or path.startswith("/v2/")):
+        return Kind.OPEN  # CORS preflights carry no credentials
     if path == "/admin" or path.startswith("/admin/"):
         return Kind.ADMIN
     if path in metrics_paths:

@@ -77,7 +77,7 @@ def _authorize(token: str | None, headers: Mapping[bytes, bytes]) -> None:
 async def _route(service: ModelService, method: str, path: str, body: bytes) -> Any:
     endpoint = path[len(PREFIX) :].rstrip("/")
     if endpoint == "/keys" or endpoint.startswith("/keys/"):
-        return _keys(service, method, endpoint, body)
+        return await asyncio.to_thread(_keys, service, method, endpoint, body)  # file lock and I/O
     allowed = {"/config": ("GET",), "/reload": ("POST",), "/traffic": ("GET", "PUT")}.get(endpoint)
     if allowed is None:
         raise NotFound(f"no admin endpoint {path}; try /admin/config, /admin/reload, /admin/traffic or /admin/keys")

@@ -103,7 +103,7 @@ class RestApp:
                 return
             token = None if self.access.enabled else self.config.admin_token  # keys on: the token is a key
             status, answer = await admin.handle(self.service, token, method, path, dict(scope["headers"]), body)
-            if method != "GET":
+            if method not in ("GET", "HEAD", "OPTIONS"):
                 self._audit_admin(scope, identity, method, path, status)
             await self._send(send, status, answer)
             return

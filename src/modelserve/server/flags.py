@@ -15,7 +15,7 @@ from pathlib import Path
 
 from modelserve.config import ModelConfig, ServerConfig
 from modelserve.errors import InvalidArgument
-from modelserve.repository.filesystem import escape_from, version_folders
+from modelserve.repository.filesystem import repository_models, version_folders
 from modelserve.repository.remote import check_url, is_url
 
 log = logging.getLogger(__name__)
@@ -233,17 +233,11 @@ def models_in_repository(
     if not root.is_dir():
         raise InvalidArgument(f"--model_repository {root} is not a folder")
     models = []
-    for folder in sorted(root.iterdir()):
-        if not folder.is_dir() or folder.name.startswith("."):
-            continue
-        versions = version_folders(folder)
-        if not versions:
-            continue
-        escaped = escape_from(root, folder)
-        if escaped is not None:
-            log.warning("not serving %s: %s leads outside the model repository", folder, escaped)
-            continue
-        if not allow_code_models and any(_runs_code(v) for v in versions.values()):
+    folders, escaped = repository_models(root)
+    for folder, outside in escaped:
+        log.warning("not serving %s: %s leads outside the model repository", folder, outside)
+    for folder in folders:
+        if not allow_code_models and any(_runs_code(v) for v in version_folders(folder).values()):
             log.warning("not serving %s: its Python code would run; pass --allow_code_models to serve it", folder)
             continue
         models.append(ModelConfig(name=folder.name, base_path=folder.absolute(), platform=platform))
@@ -278,6 +272,8 @@ def configure_remote_storage(args: argparse.Namespace) -> None:
 def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> ServerConfig:
     if args.require_auth and not args.api_keys_file:
         raise InvalidArgument("--require_auth: no --api_keys_file given; make one with 'modelserve keys add'")
+    if args.auth_failures_per_minute < 1:
+        raise InvalidArgument(f"--auth_failures_per_minute must be 1 or more, got {args.auth_failures_per_minute}")
     configure_remote_storage(args)
     local_repository = args.model_repository and not is_url(args.model_repository)
     return ServerConfig(

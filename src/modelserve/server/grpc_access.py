@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote
 
 import grpc
 
@@ -32,14 +33,32 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        if handler is None or handler.unary_unary is None:
-            return handler  # health's Watch (open) is our only streaming RPC
+        if handler is None:
+            return handler
         kind = grpc_kind(details.method)
         if kind is Kind.OPEN or (not self.access.enabled and kind is not Kind.ADMIN):
             return handler
-        return handler._replace(unary_unary=self._guarded(handler.unary_unary, kind, details.method))
+        if handler.unary_unary is None:  # a streaming RPC of ours would need its own guard: refuse it
+            return handler._replace(
+                **{behaviour: self._refused for behaviour in _STREAMING if getattr(handler, behaviour)}
+            )
+        if not self.access.enabled:  # keys off: only admin calls, for the audit log
+            return handler._replace(unary_unary=self._guarded(handler.unary_unary, kind, details.method, None))
+        # Keys on: the caller is checked before its message is parsed (an unknown caller's 2 GiB body is
+        # never decoded); the message arrives as bytes and is parsed once admitted.
+        parse = handler.request_deserializer
+        guarded = self._guarded(handler.unary_unary, kind, details.method, parse)
+        return handler._replace(unary_unary=guarded, request_deserializer=None)
 
-    def _guarded(self, inner: Callable[[Any, Any], Awaitable[Any]], kind: Kind, method: str) -> Callable:
+    @staticmethod
+    async def _refused(_request: Any, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this streaming method is not served with API keys on")
+
+    def _guarded(
+        self, inner: Callable[[Any, Any], Awaitable[Any]], kind: Kind, method: str, parse: Callable | None
+    ) -> Callable:
+        """``inner`` run for an admitted caller; ``parse`` (the message's deserializer) turns the raw bytes
+        into the request once the caller is admitted (None: the request arrives parsed)."""
         access = self.access
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -49,6 +68,11 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
                 identity = access.admit(kind, _authorization(context), _client_cn(context), client, "grpc", method)
             except ServingError as exc:
                 await context.abort(grpc_status(exc.code), exc.message)
+            if parse is not None:
+                try:
+                    request = parse(request)
+                except Exception as exc:  # any parse failure is the caller's bad message
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the request message does not parse: {exc}")
             token = PRINCIPAL.set(identity) if identity is not None else None
             who = identity.name if identity is not None else "anonymous"
             try:
@@ -70,6 +94,9 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
         return guarded
 
 
+_STREAMING = ("unary_stream", "stream_unary", "stream_stream")
+
+
 def _authorization(context: grpc.aio.ServicerContext) -> str | None:
     for key, value in context.invocation_metadata() or ():
         if key == "authorization":
@@ -83,8 +110,9 @@ def _client_cn(context: grpc.aio.ServicerContext) -> str | None:
 
 
 def _address(peer: str) -> str:
-    """``ipv4:127.0.0.1:5000`` -> ``127.0.0.1``; ``ipv6:[::1]:5000`` -> ``::1``; ``unix:...`` kept."""
-    kind, _sep, rest = peer.partition(":")
+    """``ipv4:127.0.0.1:5000`` -> ``127.0.0.1``; ``ipv6:%5B::1%5D:5000`` (grpcio quotes it) -> ``::1``, as
+    the REST door writes them; ``unix:...`` kept."""
+    kind, _sep, rest = unquote(peer).partition(":")
     if kind == "ipv4":
         return rest.rpartition(":")[0]
     if kind == "ipv6":

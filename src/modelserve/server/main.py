@@ -70,9 +70,10 @@ def build_access(service: ModelService, config: ServerConfig) -> AccessControl:
     elif not _is_loopback(config.host):
         log.warning(
             "NO AUTHENTICATION: anyone who can reach %s (REST %d, gRPC %d) can run every model, read its metadata "
-            "and metrics%s. Give keys with --api_keys_file (see docs/security.md), or --host=127.0.0.1.",
+            "and metrics, and reload, load, unload and move traffic%s. Give keys with --api_keys_file (see "
+            "docs/security.md), or --host=127.0.0.1.",
             config.host, config.rest_api_port, config.grpc_port,
-            "" if config.admin_token else ", and reload, load, unload and move traffic",
+            " (--admin_token guards only /admin)" if config.admin_token else "",
         )  # fmt: skip
     return AccessControl(authenticator, AuditLog(config.audit_log), service.metrics.observe_auth_refusal)
 

@@ -12,12 +12,12 @@ certificate signed by ``custom_ca`` on both (TF Serving's ``REQUEST_AND_REQUIRE_
 VERIFY``); its common name may name an identity in the keys file. Rotation: the config file and the files
 it names are checked at most once a second when a connection starts its handshake, and a change applies
 from that connection on (gRPC through its certificate fetcher, REST by switching the handshake's
-``SSLContext``); a change that does not load keeps the old certificates, with an error in the log.
+``SSLContext``); a change that does not load keeps the old certificates, with an error in the log, and so does a
+change of ``client_verify`` (TLS libraries keep a listener's first verify mode: that takes a restart).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -31,6 +31,7 @@ from typing import Any
 
 import grpc
 
+from modelserve.access.watch import FileSignature, file_signature
 from modelserve.errors import InvalidArgument
 from modelserve.textproto import TextProtoError, parse
 
@@ -136,6 +137,12 @@ class TlsSource:
             except InvalidArgument as exc:
                 log.error("keeping the previous TLS certificates: %s", exc.message)
                 return False
+            if material.client_verify != self.material.client_verify:  # TLS libraries keep the first mode
+                log.error(
+                    "keeping the previous TLS certificates: client_verify changed in %s, which takes a restart",
+                    self.path,
+                )
+                return False
             self.material, self._rest_context = material, context
             self._signature = _signature(material.files)
             self._grpc_changed = True
@@ -181,15 +188,8 @@ class TlsSource:
             return self._grpc_configuration(self.material)
 
 
-def _signature(files: tuple[Path, ...]) -> tuple[tuple[int, int, int] | None, ...]:
-    found = []
-    for path in files:
-        with contextlib.suppress(OSError):
-            stat = os.stat(path)
-            found.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
-            continue
-        found.append(None)
-    return tuple(found)
+def _signature(files: tuple[Path, ...]) -> tuple[FileSignature, ...]:
+    return tuple(file_signature(path) for path in files)
 
 
 def tls_http_protocol() -> type:

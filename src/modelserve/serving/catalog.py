@@ -25,10 +25,9 @@ from modelserve.errors import (
     InvalidArgument,
     ModelLoadError,
     NotFound,
-    PermissionDenied,
     ServingError,
 )
-from modelserve.repository.filesystem import escape_from, version_folders
+from modelserve.repository.filesystem import escape_from, plain_model_name, repository_models, version_folders
 from modelserve.runtimes import registry
 from modelserve.runtimes.base import LoadedModel, RuntimeOptions
 from modelserve.serving.handle import ServedVersion
@@ -39,11 +38,6 @@ log = logging.getLogger(__name__)
 
 #: Builds a model's loader: ``(model config, runtime options) -> (version folder -> loaded model)``.
 LoaderFactory = Callable[[ModelConfig, RuntimeOptions], Callable[[Path], LoadedModel]]
-
-
-def _plain_name(name: str) -> bool:
-    """A model name that can only mean a folder directly under the repository root."""
-    return bool(name) and not name.startswith(".") and "/" not in name and "\\" not in name and "\x00" not in name
 
 
 def runtime_loader(model: ModelConfig, options: RuntimeOptions) -> Callable[[Path], LoadedModel]:
@@ -107,9 +101,12 @@ class ModelCatalog:
         load = self._loader(model, self._options)
         if self.config.batching is not None and self.config.per_model_batching:
             load = with_batching_params(load)
+        root = self.config.model_repository
+        contained_in = root if root is not None and model.base_path == root / model.name else None
         return ModelManager(
-            model, load, self.config.graceful_shutdown_seconds, on_loaded=self._on_loaded, warmup=self._warmup
-        )
+            model, load, self.config.graceful_shutdown_seconds, on_loaded=self._on_loaded, warmup=self._warmup,
+            contained_in=contained_in,
+        )  # fmt: skip
 
     # ---- lifecycle ----
 
@@ -226,14 +223,15 @@ class ModelCatalog:
     # ---- the model repository API (V2 load / unload / index) ----
 
     def _loadable(self, name: str) -> ModelConfig:
-        if name in self._known:
-            return self._known[name]
         root = self.config.model_repository
-        if root is not None and _plain_name(name) and version_folders(root / name):
-            escaped = escape_from(root, root / name)
+        known = self._known.get(name)
+        if known is not None and not (root is not None and known.base_path == root / name):
+            return known  # the operator's config: its base path may be anywhere
+        if root is not None and plain_model_name(name) and (known is not None or version_folders(root / name)):
+            escaped = escape_from(root, root / name)  # checked on every load: the folder may have changed
             if escaped is not None:
-                raise PermissionDenied(f"model {name} is not served: {escaped} leads outside the model repository")
-            return ModelConfig(name=name, base_path=root / name, platform=self.config.default_platform)
+                raise FailedPrecondition(f"model {name} is not served: {escaped} leads outside the model repository")
+            return known or ModelConfig(name=name, base_path=root / name, platform=self.config.default_platform)
         raise NotFound(f"model {name} is not in the model repository")
 
     def load_model(self, name: str, override: ModelOverride | None = None) -> None:
@@ -269,11 +267,7 @@ class ModelCatalog:
         names = set(list(self._known)) | set(list(self._managers))
         root = self.config.model_repository
         if root is not None and root.is_dir():
-            names |= {
-                p.name
-                for p in root.iterdir()
-                if p.is_dir() and _plain_name(p.name) and version_folders(p) and escape_from(root, p) is None
-            }
+            names |= {folder.name for folder in repository_models(root)[0]}
         index = []
         for name in sorted(names):
             manager = self._managers.get(name)

@@ -42,12 +42,15 @@ class ModelManager:
         drain_timeout: float = 30.0,
         on_loaded: Callable[[str, float], None] | None = None,
         warmup: Warmup | None = None,
+        contained_in: Path | None = None,
     ) -> None:
+        """``contained_in``: the model repository the model was found in, which its versions may not leave."""
         self.config = config
         self.name = config.name
         self._loader = loader
         self._drain_timeout = drain_timeout
-        self._scanner = scanner_for(config.base_path)
+        self._contained_in = contained_in
+        self._scanner = scanner_for(config.base_path, contained_in=contained_in)
         self._lock = threading.Lock()
         self._statuses: dict[int, VersionStatus] = {}
         self._serving: dict[int, ServedVersion] = {}
@@ -149,7 +152,7 @@ class ModelManager:
         """Take a new config for the same model name (policy, labels, base path); the next poll applies it."""
         with self._lifecycle:
             if config.base_path != self.config.base_path:
-                self._scanner = scanner_for(config.base_path)
+                self._scanner = scanner_for(config.base_path, contained_in=self._contained_in)
             self.config = config
             with self._lock:
                 for served in self._serving.values():

@@ -493,3 +493,16 @@ def test_tf_serving_reload_config_needs_admin(served: Served) -> None:
         ops = [("authorization", f"Bearer {served.world.keys['ops']}")]
         assert stub.HandleReloadConfigRequest(request, metadata=ops, timeout=30).status.error_code == 0
     assert "HandleReloadConfigRequest" in (served.process.log_path.parent / "audit.jsonl").read_text()
+
+
+def test_a_grpc_message_is_parsed_only_for_an_admitted_caller(served: Served) -> None:
+    """Garbage bytes as a PredictRequest: a caller without a key is refused before they are parsed, one
+    with a key gets INVALID_ARGUMENT for the message (never a crash or INTERNAL)."""
+    with served.channel() as channel:
+        predict = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")
+        garbage = b"\xff\xff\xff\xff\x0f" * 10
+        for key, code in ((None, grpc.StatusCode.UNAUTHENTICATED), ("app", grpc.StatusCode.INVALID_ARGUMENT)):
+            metadata = [("authorization", f"Bearer {served.world.keys[key]}")] if key else []
+            with pytest.raises(grpc.RpcError) as raised:
+                predict(garbage, metadata=metadata, timeout=10)
+            assert raised.value.code() is code, raised.value.details()

@@ -9,7 +9,10 @@ sending the data: the tensor bytes never cross the socket.
 Safety: a key must be one path component (``/name`` or ``name``; no ``/`` inside, not ``.``/``..``), opened
 without following symlinks, and must be a regular file under ``/dev/shm``; a region must lie inside the
 object, and every tensor inside its region (offset and size checked before any byte is read or written).
-:class:`SharedMemoryRegions` is one per server, shared by the REST and gRPC doors, thread-safe.
+:class:`SharedMemoryRegions` is one per server, shared by the REST and gRPC doors, thread-safe. With API
+keys, a region belongs to the key that registered it: other keys (except admin ones) can neither see,
+unregister nor name it in a request (to them it does not exist), so one client cannot read or overwrite
+another's tensors.
 
 Triton's conventions kept: registering a name twice is ``ALREADY_EXISTS``; unregistering an unknown name (or
 all, with none) succeeds; the status of an unknown name is NOT_FOUND. Input arrays are zero-copy views of the
@@ -31,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from modelserve.access.scopes import PRINCIPAL
 from modelserve.errors import AlreadyExists, InvalidArgument, NotFound
 from modelserve.protocols.v2.binary import from_raw, to_raw
 
@@ -56,6 +60,12 @@ class _Region:
     offset: int
     byte_size: int
     mapping: mmap.mmap
+    owner: str | None = None  # the key that registered it (None: keys off)
+
+    def visible(self) -> bool:
+        """Whether the request's caller may use this region (see the module docstring)."""
+        caller = PRINCIPAL.get()
+        return caller is None or caller.scopes.admin or caller.name == self.owner
 
 
 def shm_ref(name: str, parameters: dict[str, Any]) -> ShmRef | None:
@@ -100,11 +110,13 @@ class SharedMemoryRegions:
         for label, value in (("offset", offset), ("byte_size", byte_size)):
             if type(value) is not int or value < 0:
                 raise InvalidArgument(f"shared memory region '{name}': '{label}' must be a non-negative integer")
+        caller = PRINCIPAL.get()
         with self._lock:
             if name in self._regions:
                 raise AlreadyExists(f"shared memory region '{name}' already in manager")
             mapping = self._map(name, key, match.group(1), offset, byte_size)
-            self._regions[name] = _Region(name, key, offset, byte_size, mapping)
+            owner = caller.name if caller is not None else None
+            self._regions[name] = _Region(name, key, offset, byte_size, mapping, owner)
 
     def _map(self, name: str, key: str, file_name: str, offset: int, byte_size: int) -> mmap.mmap:
         try:
@@ -125,30 +137,31 @@ class SharedMemoryRegions:
             os.close(fd)
 
     def unregister(self, name: str = "") -> None:
-        """Forget ``name`` (every region when empty); unknown names are fine."""
+        """Forget ``name`` (every region the caller may use when empty); unknown names are fine."""
         with self._lock:
             names = [name] if name else list(self._regions)
-            regions = [self._regions.pop(n) for n in names if n in self._regions]
-        for region in regions:
-            with contextlib.suppress(BufferError):  # a request still holds a view: it goes with the last view
-                region.mapping.close()
+            regions = [self._regions.pop(n) for n in names if n in self._regions and self._regions[n].visible()]
+        _close(regions)
 
     def status(self, name: str = "") -> list[dict[str, Any]]:
         with self._lock:
-            if name and name not in self._regions:
+            if name and (name not in self._regions or not self._regions[name].visible()):
                 raise NotFound(f"Unable to find system shared memory region: '{name}'")
-            regions = [self._regions[name]] if name else list(self._regions.values())
+            regions = [self._regions[name]] if name else [r for r in self._regions.values() if r.visible()]
             return [{"name": r.name, "key": r.key, "offset": r.offset, "byte_size": r.byte_size} for r in regions]
 
     def close(self) -> None:
-        self.unregister()
+        """Forget every region, whoever registered it (the server stops)."""
+        with self._lock:
+            regions, self._regions = list(self._regions.values()), {}
+        _close(regions)
 
     # ---- tensors ----
 
     def _window(self, ref: ShmRef, tensor: str) -> tuple[_Region, int]:
         with self._lock:
             region = self._regions.get(ref.region)
-        if region is None:
+        if region is None or not region.visible():
             raise NotFound(f"Unable to find shared memory region: '{ref.region}'")
         if ref.offset >= region.byte_size and ref.byte_size:
             raise InvalidArgument(f"Invalid offset for shared memory region: '{ref.region}' (tensor '{tensor}')")
@@ -176,3 +189,9 @@ class SharedMemoryRegions:
         region, start = self._window(ref, name)
         region.mapping[start : start + len(raw)] = raw
         return datatype
+
+
+def _close(regions: list[_Region]) -> None:
+    for region in regions:
+        with contextlib.suppress(BufferError):  # a request still holds a view: it goes with the last view
+            region.mapping.close()
