@@ -1,12 +1,13 @@
 # Two commands do all set-up on a fresh machine:
-#   make serve   - create .venv, build the example models into models/, serve them on port 8501
+#   make serve   - create .venv, build the example models into models/, serve them on port 8501 with the
+#                  web page at http://localhost:8501/
 #   make test    - create .venv, build the example models, run ruff and the test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MODELS := models
 PORT ?= 8501
-EXTRAS := tensorflow,tflite,examples,convert,beam,remote,stream,dev
+EXTRAS := tensorflow,tflite,examples,convert,beam,remote,stream,ui,dev
 
 .PHONY: serve demo test test-fast lint examples bench clean
 
@@ -22,9 +23,10 @@ $(MODELS)/.built: $(BIN)/.installed $(wildcard src/modelserve/examples/*.py)
 
 examples: $(MODELS)/.built
 
-# The main job: TF Serving's REST API on port 8501 over every example model (Ctrl-C stops it cleanly).
+# The main job: TF Serving's REST API on port 8501 over every example model, with the web page at
+# http://localhost:8501/ (Ctrl-C stops it cleanly).
 serve: $(MODELS)/.built
-	$(BIN)/modelserve serve --model_repository=$(MODELS) --rest_api_port=$(PORT) --allow_code_models
+	$(BIN)/modelserve serve --model_repository=$(MODELS) --rest_api_port=$(PORT) --allow_code_models --ui
 
 # In-memory predictions of the digits network through every runtime.
 demo: $(MODELS)/.built

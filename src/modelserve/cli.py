@@ -88,7 +88,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from modelserve.server.flags import server_config
     from modelserve.server.main import serve
 
-    return serve(server_config(args))
+    config = server_config(args)
+    if not config.ui:
+        return serve(config)
+    from modelserve.console.page import build_console
+
+    return serve(config, page=build_console)
 
 
 def build_parser() -> argparse.ArgumentParser:

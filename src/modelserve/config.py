@@ -195,6 +195,8 @@ class ServerConfig:
     auth_failures_per_minute: int = 20
     ssl_config_file: Path | None = None
     audit_log: Path | None = None
+    # The web page (issue #17) at /ui, built by modelserve.console (Gradio) when on.
+    ui: bool = False
 
     def dispatch_options(self) -> DispatchOptions:
         return DispatchOptions(

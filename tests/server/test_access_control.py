@@ -55,7 +55,10 @@ METRICS = {"/metrics", "/monitoring/prometheus/metrics"}
         ("GET", "/admin/config", Kind.ADMIN),
         ("PUT", "/admin/traffic", Kind.ADMIN),
         ("GET", "/admin", Kind.ADMIN),
-        ("GET", "/", Kind.AUTHENTICATED),
+        ("GET", "/", Kind.OPEN),  # to the web page, which signs people in itself
+        ("GET", "/ui/", Kind.OPEN),
+        ("POST", "/ui/gradio_api/queue/join", Kind.OPEN),
+        ("GET", "/uix", Kind.AUTHENTICATED),
         ("GET", "/administrator", Kind.AUTHENTICATED),
         ("GET", "/healthz/../v1/models", Kind.AUTHENTICATED),
     ],

@@ -106,6 +106,23 @@ class Authenticator:
             client, now, "missing_key", "this server needs an API key: send the header 'Authorization: Bearer <key>'"
         )
 
+    def sign_in(self, name: str, key: str, client: str) -> Identity:
+        """A person signing in with a key's name and the key (the web page): :meth:`authenticate`, and the
+        name must be the key's (a wrong name counts as a failed attempt)."""
+        identity = self.authenticate(f"Bearer {key}", None, client)
+        if identity.name != name:
+            raise self._failed(client, self._clock(), "invalid_key", "the name and the key do not match")
+        return identity
+
+    def identity_named(self, name: str) -> Identity | None:
+        """The identity of the key called ``name`` now (None once revoked): a signed-in page's caller."""
+        if self._clock() >= self._next_check:
+            self._next_check = self._clock() + 1.0
+            self._refresh()
+        if name == "admin_token" and self._admin_token is not None:
+            return Identity(name, _ADMIN)
+        return next((Identity(e.name, e.scopes) for e in self._table.entries if e.name == name), None)
+
     def _failed(self, client: str, now: float, reason: str, message: str) -> BadCredentials:
         start, count = self._failures.get(client, (now, 0))
         if now - start >= WINDOW_SECONDS:

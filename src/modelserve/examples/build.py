@@ -33,6 +33,8 @@ from modelserve.examples import digits, digits_export, digits_onnx, half_plus_tw
 Log = Callable[[str], None]
 
 MULTIPLIERS = {"multiply_five": 5.0, "multiply_ten": 10.0}
+# The models that take a digit picture (pixels or PNG bytes): their examples/ folder gets the test PNGs.
+DIGITS_MODELS = ("digits", "digits_keras", "digits_onnx", "digits_tflite", "digits_pipeline", "digits_ensemble")
 
 
 def build_examples(out_dir: Path, *, seed: int = 0, log: Log = print) -> dict[str, Any]:
@@ -110,6 +112,11 @@ def build_examples(out_dir: Path, *, seed: int = 0, log: Log = print) -> dict[st
         png_dir = out_dir / "digits_png"
         with _staged(png_dir) as tmp:
             png_labels = digits.write_test_pngs(split, tmp)
+        for name in DIGITS_MODELS:  # the web page offers a model's examples/ pictures as example inputs
+            if (out_dir / name).is_dir():
+                with _staged(out_dir / name / "examples") as tmp:
+                    for png in sorted(png_dir.glob("*.png")):
+                        shutil.copyfile(png, tmp / png.name)
 
     for name, factor in MULTIPLIERS.items():
         with step(name), version(name, "1") as tmp:

@@ -12,17 +12,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 
 from modelserve.access.audit import AuditLog
 from modelserve.access.authenticator import Authenticator, BadCredentials, RateLimited
 from modelserve.access.scopes import Identity, Kind
-from modelserve.errors import PermissionDenied
+from modelserve.errors import PermissionDenied, Unauthenticated
 
-__all__ = ["AccessControl", "grpc_kind", "rest_kind"]
+__all__ = ["CLIENT_ADDRESS", "AccessControl", "grpc_kind", "rest_kind"]
 
 _OPEN_GET = re.compile(r"/healthz|/readyz|/v2/health/(?:live|ready)|/v2/models/[^/]+(?:/versions/[^/]+)?/ready")
 _V1 = re.compile(r"/v1/", re.IGNORECASE)
 _V2_SHM = re.compile(r"/v2/(?:system|cuda)sharedmemory(?:/.*)?", re.DOTALL)
+
+
+# The client address of the request being served, for code the door hands the request to (the web page's
+# sign-in, which rate limits by address like the doors).
+CLIENT_ADDRESS: ContextVar[str] = ContextVar("modelserve_client_address", default="")
 
 
 def rest_kind(method: str, path: str, metrics_paths: frozenset[str] | set[str] = frozenset()) -> Kind:
@@ -30,6 +36,8 @@ def rest_kind(method: str, path: str, metrics_paths: frozenset[str] | set[str] =
     admin; paths no API serves need a valid key only (their answer is a 404)."""
     if method in ("GET", "HEAD") and _OPEN_GET.fullmatch(path):
         return Kind.OPEN
+    if path == "/" or path == "/ui" or path.startswith("/ui/"):
+        return Kind.OPEN  # the web page: it signs people in itself and checks each action's scope
     if method == "OPTIONS" and (_V1.match(path) or path == "/v2" or path.startswith("/v2/")):
         return Kind.OPEN  # CORS preflights carry no credentials
     if path == "/admin" or path.startswith("/admin/"):
@@ -99,10 +107,27 @@ class AccessControl:
     ) -> Identity | None:
         """The caller of a request of ``kind``, checked: raises Unauthenticated, RateLimited or
         PermissionDenied (audited). None when keys are off or the request is open."""
-        if self.authenticator is None or kind is Kind.OPEN:
+        authenticator = self.authenticator
+        if authenticator is None or kind is Kind.OPEN:
             return None
+        identity = self._checked(lambda: authenticator.authenticate(authorization, client_cn, client), client, door,
+                                 target)  # fmt: skip
+        if not identity.scopes.allows(kind):
+            message = f"{identity.name!r} needs the '{kind.value}' scope for this (its scopes: {identity.scopes})"
+            self.denied(identity.name, client, door, target, message)
+            raise PermissionDenied(message)
+        return identity
+
+    def sign_in(self, name: str, key: str, client: str) -> Identity:
+        """The web page's sign-in with a key's name and the key; refusals counted and audited as a door's."""
+        if self.authenticator is None:
+            raise Unauthenticated("this server has no API keys to sign in with")
+        authenticator = self.authenticator
+        return self._checked(lambda: authenticator.sign_in(name, key, client), client, "ui", "sign in")
+
+    def _checked(self, authenticate: Callable[[], Identity], client: str, door: str, target: str) -> Identity:
         try:
-            identity = self.authenticator.authenticate(authorization, client_cn, client)
+            return authenticate()
         except BadCredentials as exc:
             self._count(exc.reason)
             self.audit.write(who="anonymous", client=client, door=door, action="authenticate", target=target,
@@ -111,11 +136,6 @@ class AccessControl:
         except RateLimited:
             self._count(RateLimited.reason)  # not audited: the line that started the limit was
             raise
-        if not identity.scopes.allows(kind):
-            message = f"{identity.name!r} needs the '{kind.value}' scope for this (its scopes: {identity.scopes})"
-            self.denied(identity.name, client, door, target, message)
-            raise PermissionDenied(message)
-        return identity
 
     def denied(self, who: str, client: str, door: str, target: str, detail: str) -> None:
         """Count and audit a 403 (from the door's check, or the serving core's model check)."""

@@ -21,7 +21,7 @@ import re
 import time
 import zlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from modelserve.access.audit import AuditLog
 from modelserve.access.authenticator import RateLimited
@@ -36,7 +36,7 @@ from modelserve.protocols.tfs import rest as tfs_rest
 from modelserve.protocols.v2 import rest as v2_rest
 from modelserve.protocols.v2.shared_memory import SharedMemoryRegions
 from modelserve.server import admin
-from modelserve.server.access_control import AccessControl, rest_kind
+from modelserve.server.access_control import CLIENT_ADDRESS, AccessControl, rest_kind
 from modelserve.serving.service import ModelService
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,15 @@ _CORS = [
 _ORIGIN = re.compile(rb"https?://.*")
 
 
+class PageApp(Protocol):
+    """The web page: an ASGI app the REST door hands ``/`` and ``/ui...`` to (lifespan too), closed at
+    shutdown."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class RestApp:
     def __init__(
         self,
@@ -63,8 +72,11 @@ class RestApp:
         config: ServerConfig,
         regions: SharedMemoryRegions | None = None,
         access: AccessControl | None = None,
+        page: PageApp | None = None,
     ) -> None:
+        """``page``: the web page (``--ui``), served under ``/ui`` with ``/`` leading to it."""
         self.service = service
+        self.page = page
         self.config = config
         self.regions = regions
         self.access = access if access is not None else AccessControl(None, AuditLog())
@@ -74,7 +86,10 @@ class RestApp:
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            if self.page is not None:
+                await self.page(scope, receive, send)
+            else:
+                await self._lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -109,6 +124,9 @@ class RestApp:
             return
         is_v2 = bool(_V2.fullmatch(path))
         if not is_v2 and not _V1.fullmatch(path):
+            if self.page is not None and (path in ("/", "/ui") or path.startswith("/ui/")):
+                await self._to_page(scope, receive, send, path)
+                return
             await self._send(send, 404, _NOT_FOUND_HTML, content_type=b"text/html")
             return
         if method == "OPTIONS" and self.config.enable_cors:
@@ -153,6 +171,17 @@ class RestApp:
         if response.version is not None:
             headers.append((b"x-model-version", str(response.version).encode()))
         await self._send(send, response.status, response.body, content_type=response.content_type, headers=headers)
+
+    async def _to_page(self, scope: dict[str, Any], receive: Receive, send: Send, path: str) -> None:
+        """``/`` and ``/ui`` lead to ``/ui/``; the rest of ``/ui/...`` is the page's (it signs people in)."""
+        if path in ("/", "/ui"):
+            await self._send(send, 307, b"", content_type=b"text/plain", headers=[(b"location", b"/ui/")])
+            return
+        token = CLIENT_ADDRESS.set(_client(scope))
+        try:
+            await self.page(scope, receive, send)  # type: ignore[misc]
+        finally:
+            CLIENT_ADDRESS.reset(token)
 
     def _admit(self, scope: dict[str, Any], method: str, path: str) -> Identity | None:
         """The caller, checked for this request's kind (see :meth:`AccessControl.admit`)."""

@@ -189,6 +189,14 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     )
     add("--audit_log", default=None, help="append admin actions and refusals here as JSON lines [stderr log]")
     add(
+        "--ui",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="the web page at /ui (and /): try, watch and manage models; needs the 'ui' extra (Gradio) [false]",
+    )
+    add(
         "--remote_cache_dir",
         default=os.environ.get("MODELSERVE_REMOTE_CACHE_DIR"),
         help="local copies of s3:// and gs:// versions [$MODELSERVE_REMOTE_CACHE_DIR, else "
@@ -316,6 +324,7 @@ def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         auth_failures_per_minute=args.auth_failures_per_minute,
         ssl_config_file=_path(args.ssl_config_file),
         audit_log=_path(args.audit_log),
+        ui=args.ui,
     )
 
 

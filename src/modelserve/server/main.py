@@ -26,7 +26,7 @@ from modelserve.access.authenticator import Authenticator
 from modelserve.config import ServerConfig
 from modelserve.protocols.v2.shared_memory import SharedMemoryRegions
 from modelserve.server.access_control import AccessControl
-from modelserve.server.app import RestApp
+from modelserve.server.app import PageApp, RestApp
 from modelserve.server.tls import TlsSource, tls_http_protocol
 from modelserve.serving.service import ModelService
 
@@ -78,6 +78,14 @@ def build_access(service: ModelService, config: ServerConfig) -> AccessControl:
     return AccessControl(authenticator, AuditLog(config.audit_log), service.metrics.observe_auth_refusal)
 
 
+def _browsable(host: str) -> str:
+    """The host to print in a URL a person opens: ``localhost`` for the wildcard addresses."""
+    return "localhost" if host in ("0.0.0.0", "::", "") else host
+
+
+PageFactory = Callable[[ModelService, ServerConfig, AccessControl], PageApp]
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -93,16 +101,17 @@ def build_uvicorn(
     regions: SharedMemoryRegions | None = None,
     access: AccessControl | None = None,
     tls: TlsSource | None = None,
+    page: PageApp | None = None,
 ) -> uvicorn.Server:
     tls_options: dict = {"http": "httptools"}
     if tls is not None:  # our protocol puts the client certificate's CN in the scope
         tls_options = {"ssl_context_factory": lambda _config, _default: tls.rest_context(), "http": tls_http_protocol()}
     uv_config = uvicorn.Config(
-        RestApp(service, config, regions, access),
+        RestApp(service, config, regions, access, page),
         host=config.host,
         port=config.rest_api_port,
         loop="uvloop",
-        lifespan="off",
+        lifespan="on" if page is not None else "off",  # the page's app starts its queue in its lifespan
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=config.graceful_shutdown_seconds,
@@ -112,11 +121,12 @@ def build_uvicorn(
     return _Server(uv_config)
 
 
-async def _serve(service: ModelService, config: ServerConfig) -> None:
+async def _serve(service: ModelService, config: ServerConfig, page_factory: PageFactory | None) -> None:
     regions = SharedMemoryRegions() if config.allow_client_shm else None  # one set for both V2 doors
     access = build_access(service, config)
     tls = TlsSource(config.ssl_config_file) if config.ssl_config_file is not None else None
-    rest = build_uvicorn(service, config, regions, access, tls)
+    page = page_factory(service, config, access) if page_factory is not None else None
+    rest = build_uvicorn(service, config, regions, access, tls, page)
     grpc_door = None
     if config.grpc_port:
         from modelserve.server.grpc_server import GrpcFrontDoor
@@ -128,9 +138,13 @@ async def _serve(service: ModelService, config: ServerConfig) -> None:
         rest.on_exit = lambda: stopping.append(asyncio.ensure_future(grpc_door.stop(config.graceful_shutdown_seconds)))
     scheme = "https" if tls is not None else "http"
     log.info("REST API on %s://%s:%d (TF Serving /v1, V2 /v2)", scheme, config.host, config.rest_api_port)
+    if page is not None:
+        log.info("web page on %s://%s:%d/ui/", scheme, _browsable(config.host), config.rest_api_port)
     try:
         await rest.serve()
     finally:
+        if page is not None:
+            page.close()
         if grpc_door is not None:
             await grpc_door.stop(config.graceful_shutdown_seconds)
         if regions is not None:
@@ -138,8 +152,9 @@ async def _serve(service: ModelService, config: ServerConfig) -> None:
         access.audit.close()
 
 
-def serve(config: ServerConfig) -> int:
-    """Run until SIGTERM/SIGINT; returns the process exit status."""
+def serve(config: ServerConfig, page: PageFactory | None = None) -> int:
+    """Run until SIGTERM/SIGINT; returns the process exit status. ``page`` builds the web page's ASGI app
+    (``modelserve.console.page.build_console``, a layer above this one) when ``--ui`` is on."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from modelserve.protocols.tfs.warmup_files import READERS
 
@@ -149,7 +164,7 @@ def serve(config: ServerConfig) -> int:
         versions = service.available_versions(name)
         log.info("model %s: available versions %s", name, versions or "none")
     try:
-        asyncio.run(_serve(service, config))
+        asyncio.run(_serve(service, config, page))
     finally:
         service.stop()
     log.info("stopped")
