@@ -12,16 +12,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hmac
-import json
 from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
 from modelserve.access.scopes import Kind
-from modelserve.config_io import parse_traffic_config
+from modelserve.console import actions
 from modelserve.console.context import ConsoleContext
-from modelserve.errors import FailedPrecondition, InvalidArgument, NotFound, ServingError, Unauthenticated
+from modelserve.errors import ServingError, Unauthenticated
 
 __all__ = ["build"]
 
@@ -33,67 +32,6 @@ class Pending:
     summary: str
     target: str
     run: Callable[[], Any]
-
-
-def _move_label(ctx: ConsoleContext, model: str, label: str, version: str) -> str:
-    """Point ``label`` of ``model`` at ``version`` (empty: remove it), applied as a config reload with the
-    model's labels changed; a later reload of the config file sets the file's labels again."""
-    service = ctx.service
-    if not model or not label.strip():
-        raise InvalidArgument("choose a model and name a label")
-    label = label.strip()
-    models = []
-    for name in service.model_names():
-        config = service.model_config(name)
-        if name == model:
-            labels = dict(config.labels)
-            if version.strip():
-                labels[label] = int(version)
-            elif labels.pop(label, None) is None:
-                raise NotFound(f"model {model} has no label {label!r}")
-            config = dataclasses.replace(config, labels=labels)
-        models.append(config)
-    service.reload_config(tuple(models))
-    return (
-        f"label {label!r} of {model} now points at version {version}" if version.strip() else f"label {label!r} removed"
-    )
-
-
-def _set_traffic(ctx: ConsoleContext, text: str) -> str:
-    try:
-        document = json.loads(text)
-    except ValueError as exc:
-        raise InvalidArgument(f"the traffic policy is not JSON: {exc}") from None
-    ctx.service.set_traffic(parse_traffic_config(document, "the page's traffic policy"))
-    return "traffic policies replaced"
-
-
-def _reload(ctx: ConsoleContext) -> str:
-    if ctx.service.config.model_config_file is None and ctx.service.config.traffic_config_file is None:
-        raise InvalidArgument("nothing to reload: no --model_config_file or --traffic_config_file was given")
-    reloaded = ctx.service.reload_from_files()
-    return "reloaded: " + ", ".join(f"{k} {v}" for k, v in reloaded.items())
-
-
-def _load(ctx: ConsoleContext, name: str) -> str:
-    ctx.service.load_model(name)
-    return f"{name} loaded: versions {ctx.service.available_versions(name)}"
-
-
-def _unload(ctx: ConsoleContext, name: str) -> str:
-    ctx.service.unload_model(name)
-    return f"{name} unloaded"
-
-
-def _current_traffic(ctx: ConsoleContext) -> str:
-    traffic = ctx.service.traffic
-    policies = {}
-    for name, policy in sorted(traffic.policies.items()):
-        entry: dict[str, Any] = {"routes": [{"target": r.target, "weight": r.weight} for r in policy.routes]}
-        if policy.shadow is not None:
-            entry["shadow"] = {"target": policy.shadow.target, "fraction": policy.shadow.fraction}
-        policies[name] = entry
-    return json.dumps({"routing_header": traffic.routing_header, "models": policies}, indent=2)
 
 
 def build(ctx: ConsoleContext, page: gr.Blocks) -> None:
@@ -123,7 +61,7 @@ def build(ctx: ConsoleContext, page: gr.Blocks) -> None:
 
     def names(request: gr.Request) -> tuple[Any, Any]:
         index = sorted({e["name"] for e in ctx.service.repository_index()} | set(ctx.service.model_names()))
-        return gr.update(choices=index), _current_traffic(ctx)
+        return gr.update(choices=index), actions.current_traffic(ctx.service)
 
     def ask(summary: str, target: str, run: Callable[[], Any]) -> tuple[Any, Any, Any]:
         return Pending(summary, target, run), gr.update(visible=True), f"**Confirm:** {summary}?"
@@ -138,12 +76,12 @@ def build(ctx: ConsoleContext, page: gr.Blocks) -> None:
                     f"unload model {name}", name, lambda: (ctx.service.unload_model(name), f"{name} unloaded")[1]
                 )
             if action == "reload":
-                return ask("reload the config files", "", lambda: _reload(ctx))
+                return ask("reload the config files", "", lambda: actions.reload_files(ctx.service))
             if action == "label":
                 where = f"version {version_text}" if version_text.strip() else "nothing (remove it)"
                 return ask(f"point label {label_text!r} of {name} at {where}", name,
-                           lambda: _move_label(ctx, name, label_text, version_text))  # fmt: skip
-            return ask("replace the traffic policies", "", lambda: _set_traffic(ctx, traffic_text))
+                           lambda: actions.move_label(ctx.service, name, label_text, version_text))  # fmt: skip
+            return ask("replace the traffic policies", "", lambda: actions.set_traffic(ctx.service, traffic_text))
 
         return handler
 
@@ -160,11 +98,9 @@ def build(ctx: ConsoleContext, page: gr.Blocks) -> None:
         try:
             with ctx.acting_as(identity):
                 result = await asyncio.to_thread(action.run)
-        except (ServingError, ValueError) as exc:
-            code = exc.code.name if isinstance(exc, ServingError) else FailedPrecondition("").code.name
-            message = exc.message if isinstance(exc, ServingError) else str(exc)
-            ctx.audit_admin(request, identity, action.summary, action.target, f"failed ({code})")
-            return None, hidden, f"**{code}**: {message}"
+        except ServingError as exc:
+            ctx.audit_admin(request, identity, action.summary, action.target, f"failed ({exc.code.name})")
+            return None, hidden, f"**{exc.code.name}**: {exc.message}"
         ctx.audit_admin(request, identity, action.summary, action.target, "ok")
         return None, hidden, f"**Done:** {result}"
 

@@ -153,16 +153,17 @@ async def _run(
 
 def _draw(shown: list[Shown]) -> None:
     for item in shown:
+        elem_id = "answer-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in item.title)
         if item.kind == "labels":
-            gr.Label(value=item.value, num_top_classes=min(5, len(item.value)), label=item.title)
+            gr.Label(value=item.value, num_top_classes=min(5, len(item.value)), label=item.title, elem_id=elem_id)
         elif item.kind == "image":
-            gr.Image(value=item.value, label=item.title, interactive=False, height=240)
+            gr.Image(value=item.value, label=item.title, interactive=False, height=240, elem_id=elem_id)
         elif item.kind == "table":
             width = max((len(row) for row in item.value), default=1)
             headers = [item.title] if width == 1 else [f"{item.title}[{i}]" for i in range(width)]
-            gr.Dataframe(value=item.value, headers=headers, label=item.title, interactive=False)
+            gr.Dataframe(value=item.value, headers=headers, label=item.title, interactive=False, elem_id=elem_id)
         else:
-            gr.JSON(value=item.value, label=item.title)
+            gr.JSON(value=item.value, label=item.title, elem_id=elem_id)
 
 
 def build(ctx: ConsoleContext, page: gr.Blocks) -> None:
