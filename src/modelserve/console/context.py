@@ -26,6 +26,7 @@ class ConsoleContext:
     config: ServerConfig
     access: AccessControl
     telemetry: Telemetry
+    temp_dir: Path  # the page's only folder for files (uploads, example copies), removed at shutdown
 
     @property
     def keys_on(self) -> bool:

@@ -31,11 +31,17 @@ def model_rows(ctx: ConsoleContext) -> list[list[Any]]:
     """One row per version ever seen of every model: state, the labels on it, its signatures, the error."""
     service = ctx.service
     rows = []
+    problems: dict[str, str] | None = None  # why a model has no version: the repository index, read once
     for name in service.model_names():
         labels = service.labels(name)
-        statuses = service.statuses(name) if _known(ctx, name) else []
+        try:
+            statuses = service.statuses(name)
+        except ServingError:
+            statuses = []
         if not statuses:
-            rows.append([name, "", "NO VERSION", "", "", _storage_problem(ctx, name)])
+            if problems is None:
+                problems = {str(e["name"]): str(e.get("reason", "")) for e in service.repository_index()}
+            rows.append([name, "", "NO VERSION", "", "", problems.get(name, "")])
         for status in statuses:
             on_it = ", ".join(sorted(label for label, v in labels.items() if v == status.version))
             signatures = ""
@@ -47,21 +53,6 @@ def model_rows(ctx: ConsoleContext) -> list[list[Any]]:
             problem = status.error_message if status.error_code.name != "OK" else ""
             rows.append([name, status.version, status.state.name, on_it, signatures, problem])
     return rows
-
-
-def _known(ctx: ConsoleContext, name: str) -> bool:
-    try:
-        ctx.service.statuses(name)
-    except ServingError:
-        return False
-    return True
-
-
-def _storage_problem(ctx: ConsoleContext, name: str) -> str:
-    for entry in ctx.service.repository_index():
-        if entry.get("name") == name and entry.get("reason"):
-            return str(entry["reason"])
-    return ""
 
 
 def traffic_rows(ctx: ConsoleContext) -> list[list[Any]]:

@@ -70,7 +70,7 @@ def build_console(service: ModelService, config: ServerConfig, access: AccessCon
     from fastapi import FastAPI
 
     telemetry = Telemetry(service.metrics.registry)
-    ctx = ConsoleContext(service, config, access, telemetry)
+    ctx = ConsoleContext(service, config, access, telemetry, temp_dir)
     page = _blocks(ctx)
     page.queue(default_concurrency_limit=8)
     parent = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)

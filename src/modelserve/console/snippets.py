@@ -48,7 +48,7 @@ def _python(target: Target, ref: ModelRef, body: str) -> str:
     lines += [
         f'answer = requests.post("{target.rest_url}{url_path(ref)}", json=body{headers}, timeout=30)',
         "answer.raise_for_status()",
-        'print(answer.json()["outputs"])',
+        "print(answer.json())",
     ]
     return "\n".join(line for i, line in enumerate(lines) if line or i > 0)
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.context import LocalContext
 
 from modelserve.access.scopes import Kind
 from modelserve.console.context import ConsoleContext
@@ -47,6 +47,13 @@ def _models(ctx: ConsoleContext, request: gr.Request) -> list[str]:
     identity = ctx.caller(request)
     service = ctx.service
     return [n for n in service.model_names() if service.available_versions(n) and ctx.may_predict(identity, n)]
+
+
+def _may_look(ctx: ConsoleContext, request: Any, model: str) -> bool:
+    """Whether the caller may see ``model``'s versions and signatures (``read``, or ``predict`` on it), as
+    the doors' metadata calls require."""
+    identity = ctx.caller(request)
+    return identity is None or identity.scopes.read or identity.scopes.may_predict(model)
 
 
 def _versions(ctx: ConsoleContext, model: str) -> list[str]:
@@ -85,8 +92,9 @@ class _Examples:
     """Example pictures of a model (``<model folder>/examples/*.png`` ...), copied once into the page's
     temporary folder, which is the only place the page serves files from."""
 
-    def __init__(self) -> None:
-        self._folder = Path(tempfile.mkdtemp(prefix="modelserve-console-examples-"))
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
         self._copied: dict[Path, str] = {}
 
     def images(self, ctx: ConsoleContext, model: str) -> list[str]:
@@ -168,7 +176,7 @@ def _draw(shown: list[Shown]) -> None:
 
 def build(ctx: ConsoleContext, page: gr.Blocks) -> None:
     """The tab's components, inside an open ``gr.Tab``."""
-    examples = _Examples()
+    examples = _Examples(ctx.temp_dir / "examples")
     with gr.Row():
         model = gr.Dropdown(label="Model", choices=[], elem_id="tryit-model", scale=3)
         version = gr.Dropdown(label="Version or label", choices=[NEWEST], value=NEWEST, elem_id="tryit-version")
@@ -181,7 +189,9 @@ def build(ctx: ConsoleContext, page: gr.Blocks) -> None:
         names = _models(ctx, request)
         return gr.update(choices=names, value=current if current in names else (names[0] if names else None))
 
-    def choose_model(name: str | None) -> tuple[Any, Any]:
+    def choose_model(request: gr.Request, name: str | None) -> tuple[Any, Any]:
+        if name and not _may_look(ctx, request, name):
+            name = None
         names = _signature_names(ctx, ModelRef(name)) if name else []
         chosen = DEFAULT_SIGNATURE if DEFAULT_SIGNATURE in names else (names[0] if names else None)
         return gr.update(choices=_versions(ctx, name or ""), value=NEWEST), gr.update(choices=names, value=chosen)
@@ -195,7 +205,8 @@ def build(ctx: ConsoleContext, page: gr.Blocks) -> None:
 
             @gr.render(inputs=[model, version, signature])
             def form(model_name: str | None, version_choice: str | None, signature_name: str | None) -> None:
-                if not model_name:
+                request = LocalContext.request.get(None)  # a render function is not handed the request
+                if not model_name or not _may_look(ctx, request, model_name):
                     gr.Markdown("No model to try yet (or none your key may run).")
                     return
                 ref = _ref(model_name, version_choice)
