@@ -244,4 +244,7 @@ def test_shadow_calls_never_take_a_request_slot(repo: Path):
     report = service.traffic_stats.report("a")
     assert report["shadow"]["2"]["skipped"] >= 1
     assert sum(r["requests"] for r in report["routed"]) == 7
+    admin_view = service.traffic_report()["models"]["a"]  # the policy and the comparisons side by side
+    assert admin_view["shadow_policy"] == {"target": "2", "fraction": 1.0, "version": 2}
+    assert admin_view["shadow"]["2"]["skipped"] >= 1
     service.stop()

@@ -315,14 +315,18 @@ class ModelService:
             policy = traffic.policies.get(name)
             resolve = self.catalog.resolver(name)
             entry: dict[str, object] = {"labels": self.labels(name)}
+            entry.update(self.releases.stats.report(name))  # "routed", and "shadow": comparisons by version
             if policy is not None:
                 entry["routes"] = [
                     {"target": r.target, "weight": r.weight, "version": resolve(r.target)} for r in policy.routes
                 ]
                 if policy.shadow is not None:
                     target = policy.shadow.target
-                    entry["shadow"] = {"target": target, "fraction": policy.shadow.fraction, "version": resolve(target)}
-            entry.update(self.releases.stats.report(name))
+                    entry["shadow_policy"] = {
+                        "target": target,
+                        "fraction": policy.shadow.fraction,
+                        "version": resolve(target),
+                    }
             models[name] = entry
         return {"routing_header": traffic.routing_header, "models": models}
 

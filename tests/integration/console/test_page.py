@@ -143,8 +143,7 @@ def test_upload_a_digit_and_read_the_class_and_the_snippet_repeats_it(visit: Vis
     assert probabilities.index(max(probabilities)) == 7  # the snippet is the request the page made
 
 
-def test_type_json_for_half_plus_two_and_read_2_5(visit: Visit):
-    page = visit.page
+def _send_json_to_half_plus_two(page, body: str) -> None:
     _choose(page, "tryit-model", "half_plus_two")
     _form_for(page, "x float32 [-1, 1]")
     _tab(page, "JSON")
@@ -152,8 +151,13 @@ def test_type_json_for_half_plus_two_and_read_2_5(visit: Visit):
     editor.click()
     page.keyboard.press("Control+A")
     page.keyboard.press("Delete")
-    editor.type('{"instances": [[1.0]]}')
+    editor.type(body)
     page.click("#tryit-send-json")
+
+
+def test_type_json_for_half_plus_two_and_read_2_5(visit: Visit):
+    page = visit.page
+    _send_json_to_half_plus_two(page, '{"instances": [[1.0]]}')
     _wait_for_text(page, "#tryit-status", "OK")
     page.locator("#answer-y").wait_for(timeout=30_000)  # the answer is drawn just after the status
     assert _rows(page, "answer-y") == [["2.5"]]
@@ -162,15 +166,7 @@ def test_type_json_for_half_plus_two_and_read_2_5(visit: Visit):
 
 def test_a_malformed_request_shows_the_error(visit: Visit):
     page = visit.page
-    _choose(page, "tryit-model", "half_plus_two")
-    _form_for(page, "x float32 [-1, 1]")
-    _tab(page, "JSON")
-    editor = page.locator("#tryit-json .cm-content")
-    editor.click()
-    page.keyboard.press("Control+A")
-    page.keyboard.press("Delete")
-    editor.type('{"instances": [["not a number"]]}')
-    page.click("#tryit-send-json")
+    _send_json_to_half_plus_two(page, '{"instances": [["not a number"]]}')
     status = _wait_for_text(page, "#tryit-status", "INVALID_ARGUMENT")
     assert "HTTP 400" in status
 
