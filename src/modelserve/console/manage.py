@@ -60,6 +60,9 @@ def build(ctx: ConsoleContext, page: gr.Blocks) -> None:
     outcome = gr.Markdown(elem_id="manage-outcome")
 
     def names(request: gr.Request) -> tuple[Any, Any]:
+        identity = ctx.caller(request)
+        if identity is not None and not identity.scopes.read:  # the model list and traffic are read-scope views
+            return gr.update(choices=[]), ""
         index = sorted({e["name"] for e in ctx.service.repository_index()} | set(ctx.service.model_names()))
         return gr.update(choices=index), actions.current_traffic(ctx.service)
 
@@ -70,11 +73,9 @@ def build(ctx: ConsoleContext, page: gr.Blocks) -> None:
         def handler(name: str | None, label_text: str, version_text: str, traffic_text: str) -> tuple:
             name = name or ""
             if action == "load":
-                return ask(f"load model {name}", name, lambda: (ctx.service.load_model(name), f"{name} loaded")[1])
+                return ask(f"load model {name}", name, lambda: actions.load(ctx.service, name))
             if action == "unload":
-                return ask(
-                    f"unload model {name}", name, lambda: (ctx.service.unload_model(name), f"{name} unloaded")[1]
-                )
+                return ask(f"unload model {name}", name, lambda: actions.unload(ctx.service, name))
             if action == "reload":
                 return ask("reload the config files", "", lambda: actions.reload_files(ctx.service))
             if action == "label":
