@@ -61,7 +61,7 @@ def build(ctx: ConsoleContext, page: gr.Blocks) -> None:
 
     def names(request: gr.Request) -> tuple[Any, Any]:
         identity = ctx.caller(request)
-        if identity is not None and not identity.scopes.read:  # the model list and traffic are read-scope views
+        if identity is not None and not identity.scopes.allows(Kind.READ):  # the model list and traffic: read views
             return gr.update(choices=[]), ""
         index = sorted({e["name"] for e in ctx.service.repository_index()} | set(ctx.service.model_names()))
         return gr.update(choices=index), actions.current_traffic(ctx.service)

@@ -53,7 +53,7 @@ def _may_look(ctx: ConsoleContext, request: Any, model: str) -> bool:
     """Whether the caller may see ``model``'s versions and signatures (``read``, or ``predict`` on it), as
     the doors' metadata calls require."""
     identity = ctx.caller(request)
-    return identity is None or identity.scopes.read or identity.scopes.may_predict(model)
+    return identity is None or identity.scopes.allows(Kind.READ) or identity.scopes.may_predict(model)
 
 
 def _versions(ctx: ConsoleContext, model: str) -> list[str]:
