@@ -197,6 +197,12 @@ class ServerConfig:
     audit_log: Path | None = None
     # The web page (issue #17) at /ui, built by modelserve.console (Gradio) when on.
     ui: bool = False
+    # The request log (issue #18): sampled JSON lines (modelserve.monitoring.request_log); None: off.
+    request_log: Path | None = None
+    request_log_sample_rate: float = 0.01
+    request_log_model_rates: tuple[tuple[str, float], ...] = ()
+    request_log_max_bytes: int = 64 * 2**20
+    request_log_backups: int = 5
 
     def dispatch_options(self) -> DispatchOptions:
         return DispatchOptions(

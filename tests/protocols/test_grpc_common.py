@@ -18,9 +18,17 @@ class Aborted(Exception):
 class FakeContext:
     def __init__(self) -> None:
         self.aborted: tuple[grpc.StatusCode, str] | None = None
+        self.trailing: tuple = ()
 
-    async def abort(self, code: grpc.StatusCode, details: str) -> None:
+    def invocation_metadata(self) -> tuple:
+        return (("x-request-id", "req-1"),)
+
+    def set_trailing_metadata(self, metadata: tuple) -> None:
+        self.trailing = metadata
+
+    async def abort(self, code: grpc.StatusCode, details: str, trailing_metadata: tuple = ()) -> None:
         self.aborted = (code, details)
+        self.trailing = trailing_metadata or self.trailing
         raise Aborted
 
 
@@ -35,6 +43,7 @@ class FakeMetrics:
 class FakeService:
     def __init__(self) -> None:
         self.metrics = FakeMetrics()
+        self.request_log = None
 
 
 class Api:
@@ -65,3 +74,4 @@ def test_errors_answer_and_record_their_code(method: str, code, details: str, re
         asyncio.run(getattr(api, method)(None, context))
     assert context.aborted == (code, details)
     assert api.service.metrics.statuses == [recorded]
+    assert context.trailing == (("x-request-id", "req-1"),)  # the caller's id comes back, errors too

@@ -14,6 +14,7 @@ import grpc
 
 from modelserve.errors import Code, ServingError
 from modelserve.metrics.record import CURRENT, RequestRecord
+from modelserve.monitoring.request_log import REQUEST_ID, REQUEST_ID_HEADER, request_id
 from modelserve.protocols.status import grpc_status
 
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
@@ -42,33 +43,51 @@ def deadline_of(context: grpc.aio.ServicerContext, timeout: float | None) -> flo
 
 def aborting(handler: Handler) -> Handler:
     """Turn ServingError into the gRPC status of its code, with its message, and any other exception (a bug)
-    into INTERNAL naming it; record the request's metrics with the same status."""
+    into INTERNAL naming it; record the request's metrics with the same status. Every answer carries the
+    request's id in its trailing metadata (``x-request-id``: the caller's, else a new one)."""
 
     @functools.wraps(handler)
     async def wrapped(api: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
         record = RequestRecord(protocol=api.protocol, api=handler.__name__)
         token = CURRENT.set(record)
+        rid = request_id(_metadata_value(context, REQUEST_ID_HEADER))
+        id_token = REQUEST_ID.set(rid)
+        trailer = ((REQUEST_ID_HEADER, rid),)
+        context.set_trailing_metadata(trailer)
         started = time.perf_counter()
-        status = "OK"
+        status, failure = "OK", ""
         try:
             return await handler(api, request, context)
         except ServingError as exc:
-            status = exc.code.name
-            await context.abort(grpc_status(exc.code), truncate(exc.message))
+            status, failure = exc.code.name, exc.message
+            await context.abort(grpc_status(exc.code), truncate(exc.message), trailer)
         except grpc.aio.AbortError:
             raise
         except Exception as exc:  # never a bare UNKNOWN for a bug: INTERNAL, on the wire and in the metrics
-            status = Code.INTERNAL.name
+            status, failure = Code.INTERNAL.name, f"{type(exc).__name__}: {exc}"
             log.exception("unhandled error in %s", handler.__name__)
-            await context.abort(grpc_status(Code.INTERNAL), truncate(f"Internal error: {type(exc).__name__}: {exc}"))
+            message = truncate(f"Internal error: {type(exc).__name__}: {exc}")
+            await context.abort(grpc_status(Code.INTERNAL), message, trailer)
         finally:
             CURRENT.reset(token)
-            api.service.metrics.observe_request(record, status, time.perf_counter() - started)
+            REQUEST_ID.reset(id_token)
+            seconds = time.perf_counter() - started
+            api.service.metrics.observe_request(record, status, seconds)
+            request_log = api.service.request_log
+            if status != "OK" and request_log is not None:
+                request_log.record_refusal(record.model, record.api, record.protocol, status, failure, seconds)
 
     return wrapped
 
 
 MAX_ERROR_CHARS = 1024
+
+
+def _metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
+    for name, value in context.invocation_metadata() or ():
+        if name == key:
+            return value if isinstance(value, str) else None
+    return None
 
 
 def truncate(message: str) -> str:

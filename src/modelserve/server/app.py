@@ -30,6 +30,7 @@ from modelserve.config import ServerConfig
 from modelserve.errors import Code, InvalidArgument, RequestTooLarge, ServingError, Unauthenticated
 from modelserve.metrics.collectors import CONTENT_TYPE
 from modelserve.metrics.record import CURRENT, RequestRecord
+from modelserve.monitoring.request_log import REQUEST_ID, request_id
 from modelserve.protocols.http import error_body
 from modelserve.protocols.status import ERROR_CODE_HEADER, code_of, http_status, http_status_of
 from modelserve.protocols.tfs import rest as tfs_rest
@@ -93,6 +94,14 @@ class RestApp:
             return
         if scope["type"] != "http":
             return
+        token = REQUEST_ID.set(request_id(_header(scope, b"x-request-id").decode("latin-1")))
+        try:
+            await self._http(scope, receive, send)
+        finally:
+            REQUEST_ID.reset(token)
+
+    async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        """One HTTP request; every answer carries its ``x-request-id`` (the caller's, else a new one)."""
         method: str = scope["method"]
         path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
         identity = None
@@ -139,7 +148,7 @@ class RestApp:
         token = CURRENT.set(record)
         caller = PRINCIPAL.set(identity) if identity is not None else None
         started = time.perf_counter()
-        status = "OK"
+        status, failure = "OK", ""
         try:
             body = await self._read_body(scope, receive)
             if is_v2:
@@ -154,6 +163,7 @@ class RestApp:
                 )  # fmt: skip
         except Exception as exc:  # a bug too gets an answer (INTERNAL), never a dropped connection
             status = code_of(exc).name
+            failure = exc.message if isinstance(exc, ServingError) else f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, ServingError):
                 log.exception("unhandled error serving %s %s", method, path)
             elif identity is not None and exc.code is Code.PERMISSION_DENIED:  # the core's model check
@@ -164,7 +174,11 @@ class RestApp:
             CURRENT.reset(token)
             if caller is not None:
                 PRINCIPAL.reset(caller)
-            self.service.metrics.observe_request(record, status, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            self.service.metrics.observe_request(record, status, seconds)
+            if status != "OK" and self.service.request_log is not None:
+                self.service.request_log.record_refusal(record.model, record.api, record.protocol, status,
+                                                        failure, seconds)  # fmt: skip
             if is_v2 and method == "POST" and path.startswith("/v2/repository/models/"):
                 self._audit_admin(scope, identity, method, path, http_status(Code[status]))
         headers = list(response.headers)
@@ -254,6 +268,7 @@ class RestApp:
             (b"content-length", str(len(body)).encode()),
             *self._extra_headers,
             *(headers or []),
+            (b"x-request-id", REQUEST_ID.get().encode("latin-1")),
         ]
         await send({"type": "http.response.start", "status": status, "headers": all_headers})
         await send({"type": "http.response.body", "body": body})

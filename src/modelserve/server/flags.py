@@ -17,17 +17,10 @@ from modelserve.config import ModelConfig, ServerConfig
 from modelserve.errors import InvalidArgument
 from modelserve.repository.filesystem import repository_models, version_folders
 from modelserve.repository.remote import check_url, is_url
+from modelserve.server.flag_types import boolean
+from modelserve.server.operations_flags import add_operations_flags, operations_config
 
 log = logging.getLogger(__name__)
-
-
-def _bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def add_serve_flags(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +34,7 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--prefer_tflite_model",
-        type=_bool,
+        type=boolean,
         nargs="?",
         const=True,
         default=False,
@@ -50,7 +43,7 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     add("--grpc_max_message_bytes", type=int, default=2**31 - 1, help="largest gRPC message [2 GiB - 1]")
     add(
         "--enable_serialization_as_tensor_content",
-        type=_bool,
+        type=boolean,
         nargs="?",
         const=True,
         default=False,
@@ -58,7 +51,7 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--enable_signature_method_name_check",
-        type=_bool,
+        type=boolean,
         nargs="?",
         const=True,
         default=False,
@@ -66,7 +59,7 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--allow_client_shm",
-        type=_bool,
+        type=boolean,
         nargs="?",
         const=True,
         default=True,
@@ -74,7 +67,7 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--allow_code_models",
-        type=_bool,
+        type=boolean,
         nargs="?",
         const=True,
         default=False,
@@ -98,17 +91,17 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         help="version scan period; <= 0: scan once [1]",
     )
     add("--rest_api_timeout_in_ms", type=int, default=30_000, help="per-request deadline, then 504 [30000]")
-    add("--rest_api_enable_cors_support", type=_bool, nargs="?", const=True, default=False)
+    add("--rest_api_enable_cors_support", type=boolean, nargs="?", const=True, default=False)
     add(
         "--monitoring_config_file",
         default=None,
         help="TF Serving's MonitoringConfig (prometheus_config { enable, path }); /metrics is always served",
     )
-    add("--enable_batching", type=_bool, nargs="?", const=True, default=False, help="dynamic batching [false]")
+    add("--enable_batching", type=boolean, nargs="?", const=True, default=False, help="dynamic batching [false]")
     add("--batching_parameters_file", default=None, help="TF Serving's BatchingParameters (needs --enable_batching)")
     add(
         "--enable_per_model_batching_parameters",
-        type=_bool,
+        type=boolean,
         nargs="?",
         const=True,
         default=False,
@@ -129,7 +122,7 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     add("--graceful_shutdown_seconds", type=float, default=30.0, help="SIGTERM drain limit [30]")
     add(
         "--enable_model_warmup",
-        type=_bool,
+        type=boolean,
         nargs="?",
         const=True,
         default=True,
@@ -149,53 +142,14 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--allow_version_labels_for_unavailable_models",
-        type=_bool,
+        type=boolean,
         nargs="?",
         const=True,
         default=False,
         help="new labels may point at versions that are not loaded yet [false]",
     )
     add("--traffic_config_file", default=None, help="weighted routes, sticky keys and shadow traffic (YAML/JSON)")
-    add(
-        "--admin_token",
-        default=os.environ.get("MODELSERVE_ADMIN_TOKEN"),
-        help="bearer token the /admin REST endpoints require [$MODELSERVE_ADMIN_TOKEN; unset: open]",
-    )
-    add(
-        "--api_keys_file",
-        default=os.environ.get("MODELSERVE_API_KEYS_FILE"),
-        help="API keys with scopes (made by 'modelserve keys add'); every door then needs a key, except health "
-        "and readiness probes [$MODELSERVE_API_KEYS_FILE; unset: no keys]",
-    )
-    add(
-        "--require_auth",
-        type=_bool,
-        nargs="?",
-        const=True,
-        default=False,
-        help="refuse to start without --api_keys_file [false]",
-    )
-    add(
-        "--auth_failures_per_minute",
-        type=int,
-        default=20,
-        help="failed authentications one client address may make in a minute before it is refused (429) [20]",
-    )
-    add(
-        "--ssl_config_file",
-        default=None,
-        help="TF Serving's SSLConfig text proto (server_key, server_cert, custom_ca, client_verify): TLS, or "
-        "mTLS with client_verify, on gRPC and REST [none]",
-    )
-    add("--audit_log", default=None, help="append admin actions and refusals here as JSON lines [stderr log]")
-    add(
-        "--ui",
-        type=_bool,
-        nargs="?",
-        const=True,
-        default=False,
-        help="the web page at /ui (and /): try, watch and manage models; needs the 'ui' extra (Gradio) [false]",
-    )
+    add_operations_flags(parser)
     add(
         "--remote_cache_dir",
         default=os.environ.get("MODELSERVE_REMOTE_CACHE_DIR"),
@@ -278,10 +232,6 @@ def configure_remote_storage(args: argparse.Namespace) -> None:
 
 
 def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> ServerConfig:
-    if args.require_auth and not args.api_keys_file:
-        raise InvalidArgument("--require_auth: no --api_keys_file given; make one with 'modelserve keys add'")
-    if args.auth_failures_per_minute < 1:
-        raise InvalidArgument(f"--auth_failures_per_minute must be 1 or more, got {args.auth_failures_per_minute}")
     configure_remote_storage(args)
     local_repository = args.model_repository and not is_url(args.model_repository)
     return ServerConfig(
@@ -319,17 +269,8 @@ def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
         allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
         traffic_config_file=Path(args.traffic_config_file).absolute() if args.traffic_config_file else None,
-        admin_token=args.admin_token or None,
-        api_keys_file=_path(args.api_keys_file),
-        auth_failures_per_minute=args.auth_failures_per_minute,
-        ssl_config_file=_path(args.ssl_config_file),
-        audit_log=_path(args.audit_log),
-        ui=args.ui,
+        **operations_config(args),
     )
-
-
-def _path(text: str | None) -> Path | None:
-    return Path(text).absolute() if text else None
 
 
 def grpc_channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:

@@ -40,6 +40,7 @@ from modelserve.config import DispatchOptions, ModelConfig, ModelOverride, Serve
 from modelserve.config_io import read_traffic_file
 from modelserve.errors import InvalidArgument, NotFound
 from modelserve.metrics.collectors import ServingMetrics, rows_of
+from modelserve.monitoring.request_log import LogSettings, RequestLog, entry_for
 from modelserve.runtimes.base import LoadedModel, RuntimeOptions
 from modelserve.serving.catalog import LoaderFactory, ModelCatalog, runtime_loader
 from modelserve.serving.dispatch import Dispatcher
@@ -77,6 +78,7 @@ class ModelService:
         if config.traffic_config_file is not None:
             self.releases.set_traffic(read_traffic_file(config.traffic_config_file))
         self.metrics.watch_states(catalog.version_states)
+        self.request_log = RequestLog(_log_settings(config)) if config.request_log is not None else None
 
     def _with_pipelines(self, loader: LoaderFactory) -> LoaderFactory:
         """Version folders holding ``pipeline.yaml`` become pipelines whose model steps call this service's
@@ -116,6 +118,7 @@ class ModelService:
         options = options or DispatchOptions(max_in_flight=2**31 - 1, inline_call_micros=0)
         service._compose(SingleModelCatalog(model, name, version), options, metrics)
         service.reloader = None
+        service.request_log = None
         return service
 
     def _compose(
@@ -133,7 +136,22 @@ class ModelService:
     async def infer(self, request: InferRequest) -> InferResponse:
         """Run one request (see the module docstring). Raises :class:`~modelserve.errors.ServingError`;
         PermissionDenied when the request's caller (:data:`~modelserve.access.scopes.PRINCIPAL`) may not run
-        the model."""
+        the model. With a request log, a sample of requests (every failed one) is queued for it."""
+        request_log = self.request_log
+        if request_log is None:
+            return await self._infer(request)
+        started = time.perf_counter()
+        try:
+            response = await self._infer(request)
+        except Exception as exc:
+            request_log.record(entry_for(request, None, exc, time.perf_counter() - started, request_log.settings))
+            raise
+        if request_log.wants(request.ref.name, failed=False):
+            seconds = time.perf_counter() - started
+            request_log.record(entry_for(request, response, None, seconds, request_log.settings))
+        return response
+
+    async def _infer(self, request: InferRequest) -> InferResponse:
         check_predict(request.ref.name)
         served, route = self._borrow(request.ref, request.routing_key)
         with served:
@@ -260,11 +278,14 @@ class ModelService:
             self.reloader.start()
 
     def stop(self) -> None:
-        """Stop polling, finish running model calls (up to the grace period), unload everything."""
+        """Stop polling, finish running model calls (up to the grace period), unload everything, and write
+        what the request log still holds."""
         if self.reloader is not None:
             self.reloader.stop()
         self.dispatcher.stop()
         self.catalog.stop()
+        if self.request_log is not None:
+            self.request_log.close()
 
     def reload_config(self, models: tuple[ModelConfig, ...]) -> None:
         """Serve exactly ``models`` (TF Serving's HandleReloadConfigRequest). Blocks: call it off the loop."""
@@ -329,6 +350,13 @@ class ModelService:
                     }
             models[name] = entry
         return {"routing_header": traffic.routing_header, "models": models}
+
+
+def _log_settings(config: ServerConfig) -> LogSettings:
+    return LogSettings(
+        path=config.request_log, sample_rate=config.request_log_sample_rate, rates=dict(config.request_log_model_rates),
+        max_bytes=config.request_log_max_bytes, backups=config.request_log_backups,
+    )  # fmt: skip
 
 
 def _observe_success(served: ServedVersion, inputs: Mapping, started: float, admitted: float, ran: float) -> None:

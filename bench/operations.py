@@ -1,12 +1,14 @@
-"""What the web page costs: page load time, the server's memory with and without it, and the REST hot path.
+"""What the operations features cost: the web page (page load, memory) and the request log, against off.
 
-    .venv/bin/python bench/console.py [--variants off,ui,off,ui] [--duration 8] [--conc 32]
+    .venv/bin/python bench/operations.py [--variants off,ui,log,off,ui,log] [--duration 8] [--conc 32]
 
-For each variant a fresh ``modelserve serve`` over the MLP (ONNX) starts, without or with ``--ui``. Each row
-prints the server's RSS once ready, and for ``ui`` the RSS after the page was opened and the page's load time
-in Debian's chromium (Playwright; from navigation to the generated form being drawn, median of three fresh
+Variants: ``off`` (none of them), ``ui`` (``--ui``), ``log`` (``--request_log`` at the default 1% sample),
+``log_all`` (every request logged). For each, a fresh ``modelserve serve`` over the MLP (ONNX) starts; a row
+prints the server's RSS once ready, for ``ui`` the RSS after the page was opened and the page's load time in
+Debian's chromium (Playwright; from navigation to the generated form being drawn, median of three fresh
 pages), then TF Serving REST predict at ``--conc`` connections with wrk (requests/s, p50/p99, server CPU µs
-per request). Repeat the variants (the default does) to see the machine's noise before reading a difference.
+per request) and, with ``--grpc``, TF Serving gRPC with h2load. Repeat the variants (the default does) to see
+the machine's noise before reading a difference.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ from harness import loadgen, models, payloads, servers
 from harness.procs import Server
 
 CHROMIUM = "/usr/bin/chromium"
+VARIANTS = {
+    "off": lambda log: [],
+    "ui": lambda log: ["--ui"],
+    "log": lambda log: [f"--request_log={log}"],
+    "log_all": lambda log: [f"--request_log={log}", "--request_log_sample_rate=1"],
+}
 
 
 def rss_mib(pid: int) -> float:
@@ -56,21 +64,24 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--conc", type=int, default=32)
-    parser.add_argument("--variants", default="off,ui,off,ui")
+    parser.add_argument("--variants", default="off,ui,log,off,ui,log")
+    parser.add_argument("--grpc", action="store_true", help="also TF Serving gRPC (h2load)")
     args = parser.parse_args()
     server_cpus, load_cpus = (None, None) if (os.cpu_count() or 1) < 2 else ("0", "1")
-    body = payloads.build()["mlp"]["v1"]
+    bodies = payloads.build()["mlp"]
     repository = models.build().onnx_repository
-    folder = Path(tempfile.mkdtemp(prefix="modelserve-bench-console-"))
+    folder = Path(tempfile.mkdtemp(prefix="modelserve-bench-operations-"))
     timing = loadgen.Timing(args.warmup, args.duration, 30.0, load_cpus)
-    print("| variant | RSS ready MiB | RSS after page MiB | page load s | req/s | p50 ms | p99 ms | CPU µs/req |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| variant | door | RSS ready MiB | RSS after page MiB | page load s | req/s | p50 ms | p99 ms | CPU µs/req |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for number, variant in enumerate(args.variants.split(",")):
-        rest = servers.free_port()
+        rest, grpc = servers.free_port(), servers.free_port()
         argv = [str(Path(sys.executable).parent / "modelserve"), "serve", f"--model_repository={repository}",
-                "--host=127.0.0.1", f"--rest_api_port={rest}", "--port=0",
+                "--host=127.0.0.1", f"--rest_api_port={rest}", f"--port={grpc}",
                 "--file_system_poll_wait_seconds=0"]  # fmt: skip
-        argv += ["--ui"] if variant == "ui" else []
+        argv += VARIANTS[variant](folder / f"{number}-requests.jsonl")
         server = Server(f"modelserve-{variant}", argv, folder / f"{number}-{variant}.log", server_cpus)
         try:
             if not server.wait_ready(f"http://127.0.0.1:{rest}/readyz"):
@@ -80,10 +91,15 @@ def main() -> None:
             if variant == "ui":
                 load = page_load_seconds(f"http://127.0.0.1:{rest}/")
                 after = rss_mib(server.pid)
-            r = loadgen.run_wrk(server, f"http://127.0.0.1:{rest}/v1/models/mlp:predict", body, args.conc, timing)
-            cpu = r["server_cpu_s"] / r["requests"] * 1e6 if r["requests"] else 0
-            print(f"| {variant} | {ready:.0f} | {after:.0f} | {load:.2f} | {r['rps']:.0f} | {r['p50_ms']:.2f} | "
-                  f"{r['p99_ms']:.2f} | {cpu:.0f} |", flush=True)  # fmt: skip
+            cells = [("tfs-rest", loadgen.run_wrk, f"http://127.0.0.1:{rest}/v1/models/mlp:predict", bodies["v1"])]
+            if args.grpc:
+                cells.append(("tfs-grpc", loadgen.run_h2load, f"http://127.0.0.1:{grpc}{servers.TFS_GRPC}",
+                              bodies["tfs-grpc"]))  # fmt: skip
+            for door, run, url, body in cells:
+                r = run(server, url, body, args.conc, timing)
+                cpu = r["server_cpu_s"] / r["requests"] * 1e6 if r["requests"] else 0
+                print(f"| {variant} | {door} | {ready:.0f} | {after:.0f} | {load:.2f} | {r['rps']:.0f} | "
+                      f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {cpu:.0f} |", flush=True)  # fmt: skip
         finally:
             server.stop()
 
