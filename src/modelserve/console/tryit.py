@@ -24,6 +24,7 @@ from modelserve.console.rendering import Shown, outputs_of_answer, shown_outputs
 from modelserve.console.snippets import snippets, url_path
 from modelserve.errors import InvalidArgument, ServingError
 from modelserve.metrics.record import CURRENT, RequestRecord
+from modelserve.monitoring.request_log import REQUEST_ID, request_id
 from modelserve.protocols.status import code_of, http_status_of
 from modelserve.protocols.tfs import rest as tfs_rest
 from modelserve.types import DEFAULT_SIGNATURE, ModelRef, Signature
@@ -137,6 +138,8 @@ async def _run(
     codes = (found["curl"], found["python"], found.get("grpc", "# the server has no gRPC port"))
     record = RequestRecord(protocol="ui")
     token = CURRENT.set(record)
+    rid = request_id(None)
+    id_token = REQUEST_ID.set(rid)  # as the doors do: the request log and the status line name it
     started = time.perf_counter()
     status = "OK"
     try:
@@ -148,15 +151,17 @@ async def _run(
     except Exception as exc:  # every failure is shown, as the REST door would answer it
         status = code_of(exc).name
         message = exc.message if isinstance(exc, ServingError) else f"{type(exc).__name__}: {exc}"
-        return f"**{status}** (HTTP {http_status_of(exc)}): {message}", [], *codes
+        return f"**{status}** (HTTP {http_status_of(exc)}): {message} (request {rid})", [], *codes
     finally:
         CURRENT.reset(token)
+        REQUEST_ID.reset(id_token)
         ctx.service.metrics.observe_request(record, status, time.perf_counter() - started)
     folder = ctx.model_folder(ref.name)
     version_folder = folder / str(response.version) if folder is not None and response.version else None
     shown = shown_outputs(signature, outputs_of_answer(signature, answer), version_folder)
     seconds = time.perf_counter() - started
-    return f"**OK**: {ref.name} version {response.version} answered in {seconds * 1000:.1f} ms", shown, *codes
+    line = f"**OK**: {ref.name} version {response.version} answered in {seconds * 1000:.1f} ms (request {rid})"
+    return line, shown, *codes
 
 
 def _draw(shown: list[Shown]) -> None:
