@@ -70,12 +70,12 @@ def aborting(handler: Handler) -> Handler:
             await context.abort(grpc_status(Code.INTERNAL), message, trailer)
         finally:
             CURRENT.reset(token)
-            REQUEST_ID.reset(id_token)
             seconds = time.perf_counter() - started
             api.service.metrics.observe_request(record, status, seconds)
             request_log = api.service.request_log
             if status != "OK" and request_log is not None:
                 request_log.record_refusal(record.model, record.api, record.protocol, status, failure, seconds)
+            REQUEST_ID.reset(id_token)
 
     return wrapped
 

@@ -67,8 +67,8 @@ def test_ids_on_every_answer_and_the_sampled_log(start_server, tmp_path: Path) -
         assert dict(call.trailing_metadata())["x-request-id"] == "grpc-7"
         request.model_spec.name = "nope"
         with pytest.raises(grpc.RpcError) as refused:
-            stub.Predict(request, timeout=10)
-        assert len(dict(refused.value.trailing_metadata())["x-request-id"]) == 16
+            stub.Predict(request, metadata=[("x-request-id", "grpc-nope")], timeout=10)
+        assert dict(refused.value.trailing_metadata())["x-request-id"] == "grpc-nope"
 
     entries = {e["id"]: e for e in _entries(log_path, 5)}
     assert {"order-42", generated, "grpc-7"} <= set(entries)  # simple: rate 1
@@ -77,6 +77,8 @@ def test_ids_on_every_answer_and_the_sampled_log(start_server, tmp_path: Path) -
     assert "values" in entries["order-42"]["outputs"][0] or "stats" in entries["order-42"]["outputs"][0]
     failures = [e for e in entries.values() if e["model"] == "nope"]
     assert len(failures) == 2 and {e["status"] for e in failures} == {"NOT_FOUND"}  # rate 0, logged anyway
+    assert entries["grpc-nope"]["model"] == "nope"  # a refusal is logged under its request's id
+    assert missing.headers["x-request-id"] in entries
 
 
 def test_a_log_that_cannot_be_written_costs_no_request(start_server, tmp_path: Path) -> None:
