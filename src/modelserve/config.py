@@ -203,6 +203,19 @@ class ServerConfig:
     request_log_model_rates: tuple[tuple[str, float], ...] = ()
     request_log_max_bytes: int = 64 * 2**20
     request_log_backups: int = 5
+    request_log_format: str = "jsonl"  # "jsonl" or "parquet" (pyarrow)
+    request_log_cloudevents_url: str | None = None  # also POST each entry as a CloudEvent here
+    # Drift and ground truth (issue #18, modelserve.monitoring.monitor): on unless ``drift`` is False.
+    drift: bool = True
+    drift_baseline_rows: int = 1000  # rows learned from the first requests when a version has no reference
+    drift_window_rows: int = 500  # a live window closes at this many rows...
+    drift_window_seconds: float = 60.0  # ...or after this long with at least drift_min_window_rows
+    drift_min_window_rows: int = 50
+    drift_p_value: float = 0.01  # a test flags drift below this p-value (Bonferroni-corrected per window)
+    drift_psi_threshold: float = 0.25  # ... or above this PSI (numeric_test "psi")
+    drift_config_file: Path | None = None  # per-model drift settings (YAML, modelserve.monitoring.settings)
+    feedback_window_rows: int = 1000  # ground-truth rows per accuracy window
+    feedback_memory_requests: int = 100_000  # answered requests remembered for joining feedback
 
     def dispatch_options(self) -> DispatchOptions:
         return DispatchOptions(

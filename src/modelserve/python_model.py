@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from modelserve.counters import count
 from modelserve.types import PREDICT_METHOD, Signature, TensorSpec
 
 __all__ = ["PythonModel", "signature"]
@@ -67,6 +68,11 @@ class PythonModel:
     def predict(self, inputs: dict[str, np.ndarray], signature: str) -> Mapping[str, np.ndarray]:
         """Answer one batch of ``signature``."""
         raise NotImplementedError("a Python model defines predict(inputs, signature)")
+
+    def count(self, name: str, amount: float = 1) -> None:
+        """Add ``amount`` to this version's business counter ``name``, exported as
+        ``modelserve_business_events_total{model, version, name}`` (:mod:`modelserve.counters`)."""
+        count(name, amount, folder=self.folder)
 
     def close(self) -> None:
         """Release what :meth:`__init__` took (called once, when the version unloads)."""

@@ -9,6 +9,7 @@ Layout written under ``out_dir`` (existing entries of the same names are replace
 * ``multiply_five/1`` and ``multiply_ten/1``: toy regression SavedModels.
 * ``digits_pipeline/1`` and ``painter/1``: Python models (``model.py``; served with ``--allow_code_models``),
   and ``digits_ensemble/1``, a pipeline of served models; see :mod:`modelserve.examples.python_models`.
+* ``reference.npz`` in each pixel model's version (its drift baseline: the training images),
 * ``digits_test.npz`` (held-out ``images``/``labels``) and ``digits_png/`` (one PNG per class,
   ``labels.csv``).
 
@@ -34,6 +35,8 @@ Log = Callable[[str], None]
 
 MULTIPLIERS = {"multiply_five": 5.0, "multiply_ten": 10.0}
 # The models that take a digit picture (pixels or PNG bytes): their examples/ folder gets the test PNGs.
+# The models that take the pixels themselves (a float [n, 8, 8, 1] input "images").
+PIXEL_MODELS = ("digits", "digits_keras", "digits_onnx", "digits_tflite")
 DIGITS_MODELS = ("digits", "digits_keras", "digits_onnx", "digits_tflite", "digits_pipeline", "digits_ensemble")
 
 
@@ -112,6 +115,9 @@ def build_examples(out_dir: Path, *, seed: int = 0, log: Log = print) -> dict[st
         png_dir = out_dir / "digits_png"
         with _staged(png_dir) as tmp:
             png_labels = digits.write_test_pngs(split, tmp)
+        for name in PIXEL_MODELS:  # drift baselines: the training images (the monitor runs the model on them)
+            if (out_dir / name / "1").is_dir():
+                digits.write_reference(split, out_dir / name / "1" / "reference.npz")
         for name in DIGITS_MODELS:  # the web page offers a model's examples/ pictures as example inputs
             if (out_dir / name).is_dir():
                 with _staged(out_dir / name / "examples") as tmp:

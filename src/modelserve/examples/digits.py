@@ -93,6 +93,13 @@ def write_test_set(split: DigitsSplit, path: Path) -> None:
         np.savez(f, images=split.test_images, labels=split.test_labels)
 
 
+def write_reference(split: DigitsSplit, path: Path) -> None:
+    """The training images as a drift reference dataset (``reference.npz``, :mod:`modelserve.monitoring`):
+    served versions compare live inputs and predictions with these."""
+    with open(path, "wb") as f:
+        np.savez(f, images=split.train_images)
+
+
 def write_test_pngs(split: DigitsSplit, png_dir: Path) -> dict[str, int]:
     """Write the first held-out image of each class as a PNG plus ``labels.csv`` (``filename,label``).
 

@@ -18,6 +18,7 @@ from modelserve.errors import InvalidArgument
 from modelserve.repository.filesystem import repository_models, version_folders
 from modelserve.repository.remote import check_url, is_url
 from modelserve.server.flag_types import boolean
+from modelserve.server.monitoring_flags import add_monitoring_flags, monitoring_config
 from modelserve.server.operations_flags import add_operations_flags, operations_config
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     )
     add("--traffic_config_file", default=None, help="weighted routes, sticky keys and shadow traffic (YAML/JSON)")
     add_operations_flags(parser)
+    add_monitoring_flags(parser)
     add(
         "--remote_cache_dir",
         default=os.environ.get("MODELSERVE_REMOTE_CACHE_DIR"),
@@ -270,6 +272,7 @@ def server_config(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
         traffic_config_file=Path(args.traffic_config_file).absolute() if args.traffic_config_file else None,
         **operations_config(args),
+        **monitoring_config(args),
     )
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from modelserve.counters import emitting_for
 from modelserve.errors import FailedPrecondition, ModelLoadError, ServingError, error_of_code
 from modelserve.runtimes.base import LoadedModel, RuntimeOptions
 from modelserve.types import DEFAULT_SIGNATURE, InferRequest, InputRules, ModelRef, Signature, TensorSpec
@@ -100,7 +101,8 @@ class PipelineModel(LoadedModel):
             request = InferRequest(step.model, feed, step.signature, rules=InputRules.CAST, api="pipeline")
             return self._infer(request)
         assert step.function is not None
-        produced = step.function(feed)
+        with emitting_for(self.path):  # business counters a step emits belong to this pipeline version
+            produced = step.function(feed)
         if not isinstance(produced, Mapping):
             raise FailedPrecondition(f"returned {type(produced).__name__}, not a dict of outputs")
         return produced

@@ -40,12 +40,13 @@ from modelserve.config import DispatchOptions, ModelConfig, ModelOverride, Serve
 from modelserve.config_io import read_traffic_file
 from modelserve.errors import InvalidArgument, NotFound
 from modelserve.metrics.collectors import ServingMetrics, rows_of
-from modelserve.monitoring.request_log import LogSettings, RequestLog, entry_for
+from modelserve.monitoring.request_log import REQUEST_ID, LogSettings, RequestLog, entry_for
 from modelserve.runtimes.base import LoadedModel, RuntimeOptions
 from modelserve.serving.catalog import LoaderFactory, ModelCatalog, runtime_loader
 from modelserve.serving.dispatch import Dispatcher
 from modelserve.serving.handle import ServedVersion
 from modelserve.serving.inputs import admit, check_outputs, select_outputs
+from modelserve.serving.monitored import REFERENCE_API, Monitored
 from modelserve.serving.pipeline import is_pipeline, load_pipeline
 from modelserve.serving.releases import Releases
 from modelserve.serving.reload import ConfigReloader
@@ -57,7 +58,7 @@ from modelserve.serving.warmup import WarmupReaders, warmup_for
 from modelserve.types import InferRequest, InferResponse, ModelRef, ModelView, Signature
 
 
-class ModelService:
+class ModelService(Monitored):
     """Models by name, versions by number or label, bounded work. Thread-safe: :meth:`infer` runs on the
     event loop; :meth:`infer_now`, the lookups and the lifecycle calls on any thread (reloads block)."""
 
@@ -79,6 +80,7 @@ class ModelService:
             self.releases.set_traffic(read_traffic_file(config.traffic_config_file))
         self.metrics.watch_states(catalog.version_states)
         self.request_log = RequestLog(_log_settings(config)) if config.request_log is not None else None
+        self.monitor = self._monitor_for(config, self.metrics)
 
     def _with_pipelines(self, loader: LoaderFactory) -> LoaderFactory:
         """Version folders holding ``pipeline.yaml`` become pipelines whose model steps call this service's
@@ -119,6 +121,7 @@ class ModelService:
         service._compose(SingleModelCatalog(model, name, version), options, metrics)
         service.reloader = None
         service.request_log = None
+        service.monitor = None
         return service
 
     def _compose(
@@ -200,7 +203,14 @@ class ModelService:
         outputs: dict,
         started: float,
     ) -> InferResponse:
-        """Step 5: count the route and mirror shadows, then the requested outputs."""
+        """Step 5: count the route and mirror shadows, give the answer to the monitor, then the requested
+        outputs."""
+        monitor = self.monitor
+        if monitor is not None and request.api != REFERENCE_API:
+            monitor.observe(
+                served.model_name, served.version, served.path, route, REQUEST_ID.get() or request.request_id or "",
+                signature, inputs, outputs,
+            )  # fmt: skip
         if route:
             name = served.model_name
             self.releases.after_run(
@@ -286,6 +296,8 @@ class ModelService:
         self.catalog.stop()
         if self.request_log is not None:
             self.request_log.close()
+        if self.monitor is not None:
+            self.monitor.close()
 
     def reload_config(self, models: tuple[ModelConfig, ...]) -> None:
         """Serve exactly ``models`` (TF Serving's HandleReloadConfigRequest). Blocks: call it off the loop."""

