@@ -135,10 +135,12 @@ def official() -> descriptor_pool.DescriptorPool:
 
 
 def _our_files() -> list[descriptor.FileDescriptor]:
+    """Our copies of TF Serving's and the Open Inference Protocol's files (modelserve's own API has no
+    official counterpart)."""
     from google.protobuf import descriptor_pb2
 
     names = [f.name for f in descriptor_pb2.FileDescriptorSet.FromString(pb.DESCRIPTOR_SET.read_bytes()).file]
-    return [pb.POOL.FindFileByName(name) for name in names if not name.startswith("google/protobuf/")]
+    return [pb.POOL.FindFileByName(name) for name in names if not name.startswith(("google/protobuf/", "modelserve/"))]
 
 
 def _walk(messages) -> list[descriptor.Descriptor]:

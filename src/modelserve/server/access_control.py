@@ -68,6 +68,8 @@ _GRPC_KINDS = {
     **{_V2 + m: Kind.OPEN for m in ("ServerLive", "ServerReady", "ModelReady")},
     **{_V2 + m: Kind.READ for m in ("ServerMetadata", "ModelMetadata", "ModelConfig", "ModelStatistics")},
     _V2 + "RepositoryIndex": Kind.READ,
+    "/modelserve.MonitoringService/Feedback": Kind.PREDICT,  # ground truth for the caller's own answers
+    "/modelserve.MonitoringService/GetMonitoring": Kind.READ,
     **{_V2 + m: Kind.PREDICT for m in ("ModelInfer", "ModelStreamInfer")},
     **{_V2 + m: Kind.ADMIN for m in ("RepositoryModelLoad", "RepositoryModelUnload", "TraceSetting", "LogSettings")},
 }  # fmt: skip

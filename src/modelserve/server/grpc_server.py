@@ -15,7 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from modelserve.config import ServerConfig
-from modelserve.protocols import pb
+from modelserve.protocols import monitoring_grpc, pb
 from modelserve.protocols.tfs import grpc as tfs_grpc
 from modelserve.protocols.v2 import grpc as v2_grpc
 from modelserve.protocols.v2.shared_memory import SharedMemoryRegions
@@ -24,7 +24,10 @@ from modelserve.server.grpc_access import AccessInterceptor
 from modelserve.server.tls import TlsSource
 from modelserve.serving.service import ModelService
 
-SERVICES = ("tensorflow.serving.PredictionService", "tensorflow.serving.ModelService", "inference.GRPCInferenceService")
+SERVICES = (
+    "tensorflow.serving.PredictionService", "tensorflow.serving.ModelService", "inference.GRPCInferenceService",
+    monitoring_grpc.SERVICE,
+)  # fmt: skip
 
 
 class GrpcFrontDoor:
@@ -55,6 +58,9 @@ class GrpcFrontDoor:
         )
         self.server.add_generic_rpc_handlers(tfs_grpc.generic_handlers(tfs_api))
         self.server.add_generic_rpc_handlers(v2_grpc.generic_handlers(v2_grpc.V2GrpcApi(service, timeout, regions)))
+        self.server.add_generic_rpc_handlers(
+            monitoring_grpc.generic_handlers(monitoring_grpc.MonitoringGrpcApi(service))
+        )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
