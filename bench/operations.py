@@ -1,9 +1,11 @@
-"""What the operations features cost: the web page (page load, memory) and the request log, against off.
+"""What the operations features cost: monitoring (drift and feedback memory, on by default), the web page
+(page load, memory) and the request log, against off.
 
-    .venv/bin/python bench/operations.py [--variants off,ui,log,off,ui,log] [--duration 8] [--conc 32]
+    .venv/bin/python bench/operations.py [--variants off,default,ui,log,...] [--duration 8] [--conc 32]
 
-Variants: ``off`` (none of them), ``ui`` (``--ui``), ``log`` (``--request_log`` at the default 1% sample),
-``log_all`` (every request logged). For each, a fresh ``modelserve serve`` over the MLP (ONNX) starts; a row
+Variants: ``off`` (none of them: ``--drift=false --feedback_memory_requests=0``), ``default`` (as shipped:
+drift and the feedback memory on), ``ui`` (``--ui``), ``log`` (``--request_log`` at the default 1% sample),
+``log_all`` (every request logged); all but ``off`` keep the default monitoring. For each, a fresh ``modelserve serve`` over the MLP (ONNX) starts; a row
 prints the server's RSS once ready, for ``ui`` the RSS after the page was opened and the page's load time in
 Debian's chromium (Playwright; from navigation to the generated form being drawn, median of three fresh
 pages), then TF Serving REST predict at ``--conc`` connections with wrk (requests/s, p50/p99, server CPU µs
@@ -28,7 +30,8 @@ from harness.procs import Server
 
 CHROMIUM = "/usr/bin/chromium"
 VARIANTS = {
-    "off": lambda log: [],
+    "off": lambda log: ["--drift=false", "--feedback_memory_requests=0"],
+    "default": lambda log: [],
     "ui": lambda log: ["--ui"],
     "log": lambda log: [f"--request_log={log}"],
     "log_all": lambda log: [f"--request_log={log}", "--request_log_sample_rate=1"],
@@ -64,7 +67,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--conc", type=int, default=32)
-    parser.add_argument("--variants", default="off,ui,log,off,ui,log")
+    parser.add_argument("--variants", default="off,default,log,off,default,log")
     parser.add_argument("--grpc", action="store_true", help="also TF Serving gRPC (h2load)")
     args = parser.parse_args()
     server_cpus, load_cpus = (None, None) if (os.cpu_count() or 1) < 2 else ("0", "1")

@@ -1,6 +1,7 @@
 """The "Dashboard" tab: models, versions and their states (with why a version failed), signatures, labels,
 the traffic split with routed counts and shadow agreement, and live charts (request rate, latency p50/p99,
-rows per model call, errors by code) per model and version, refreshed every two seconds from the server's
+rows per model call, errors by code) per model and version, and model health (drift, feedback accuracy per
+version and route), refreshed every two seconds from the server's
 own metrics (:class:`~modelserve.console.telemetry.Telemetry`). Needs the ``read`` scope with keys on.
 Imports Gradio: loaded only with ``--ui``.
 """
@@ -15,6 +16,7 @@ import pandas as pd
 
 from modelserve.access.scopes import Kind
 from modelserve.console.context import ConsoleContext
+from modelserve.console.health import HEALTH_COLUMNS, health_rows
 from modelserve.console.telemetry import table
 from modelserve.errors import ServingError
 from modelserve.types import ModelRef
@@ -126,6 +128,8 @@ def build(ctx: ConsoleContext, page: gr.Blocks) -> None:
                             elem_id="chart-batch", height=260)  # fmt: skip
     gr.Markdown("### Traffic")
     traffic = gr.Dataframe(headers=_TRAFFIC_COLUMNS, interactive=False, elem_id="dashboard-traffic")
+    gr.Markdown("### Model health: drift and accuracy from feedback")
+    health = gr.Dataframe(headers=HEALTH_COLUMNS, interactive=False, elem_id="dashboard-health", wrap=True)
     timer = gr.Timer(REFRESH_SECONDS)
 
     def refresh(request: gr.Request) -> tuple:
@@ -133,7 +137,7 @@ def build(ctx: ConsoleContext, page: gr.Blocks) -> None:
             ctx.require(request, Kind.READ, "see the dashboard")
         except ServingError as exc:
             return (gr.update(value=f"**{exc.code.name}**: {exc.message}", visible=True),
-                    *(gr.skip() for _ in range(8)))  # fmt: skip
+                    *(gr.skip() for _ in range(9)))  # fmt: skip
         return (
             gr.update(visible=False),
             model_rows(ctx),
@@ -144,8 +148,9 @@ def build(ctx: ConsoleContext, page: gr.Blocks) -> None:
             _frame(ctx, "p99", 1000.0),
             _frame(ctx, "batch"),
             traffic_rows(ctx),
+            health_rows(ctx.service.monitoring_report(name) for name in ctx.service.model_names()),
         )
 
-    outputs = [notice, states, now, rate, errors, p50, p99, batch, traffic]
+    outputs = [notice, states, now, rate, errors, p50, p99, batch, traffic, health]
     timer.tick(refresh, outputs=outputs, show_progress="hidden")
     page.load(refresh, outputs=outputs, show_progress="hidden")
