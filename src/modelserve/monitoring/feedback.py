@@ -10,7 +10,7 @@ Contract:
 
 * **Memory**: the last ``memory_requests`` answered requests per server (oldest forgotten first), keyed by
   model and request id (the ``x-request-id`` a caller may choose, so its own key can be the id). A request
-  id answered twice keeps the later answer.
+  id answered twice keeps the later answer. About 320 bytes per one-row answer.
 * **Rows**: each row of a request is judged at most once; a second label for it is refused in the answer
   (``unmatched``, with the reason), as are unknown ids, rows out of range and labels of the wrong kind.
 * **Scores** per (model, version, route), over the latest ``window_rows`` judged rows: accuracy and macro
@@ -88,12 +88,17 @@ def parse_feedback(body: Any) -> list[FeedbackItem]:
     return items
 
 
-@dataclass
 class _Answered:
-    version: int
-    route: str
-    prediction: Prediction
-    judged: np.ndarray
+    """One remembered answer, compact (~300 bytes for one row): class ids or values and names as tuples,
+    the rows already judged as a bit mask."""
+
+    __slots__ = ("judged", "kind", "names", "route", "values", "version")
+
+    def __init__(self, version: int, route: str, prediction: Prediction) -> None:
+        self.version, self.route, self.kind = version, route, prediction.kind
+        self.values = tuple(prediction.values.tolist())
+        self.names = tuple(prediction.names.tolist()) if prediction.names is not None else None
+        self.judged = 0
 
 
 @dataclass
@@ -144,14 +149,14 @@ class Feedback:
     def __init__(self, memory_requests: int, window_rows: int) -> None:
         self.memory_requests = memory_requests
         self.window_rows = window_rows
-        self._answered: OrderedDict[tuple[str, str], _Answered] = OrderedDict()
+        self._answered: OrderedDict[str, _Answered] = OrderedDict()  # "model\0request id" -> answer
         self.outcomes: dict[tuple[str, int, str], _Outcomes] = {}
         self.unmatched: dict[str, int] = {}  # model -> rows refused
 
     def remember(self, model: str, request_id: str, version: int, route: str, prediction: Prediction) -> None:
-        key = (model, request_id)
+        key = f"{model}\0{request_id}"
         self._answered.pop(key, None)
-        self._answered[key] = _Answered(version, route, prediction, np.zeros(prediction.values.size, bool))
+        self._answered[key] = _Answered(version, route, prediction)
         while len(self._answered) > self.memory_requests:
             self._answered.popitem(last=False)
 
@@ -173,39 +178,40 @@ class Feedback:
         return {"rows": given, "matched": matched, "unmatched": unmatched}
 
     def _judge(self, model: str, version: int | None, item: FeedbackItem) -> dict[str, Any] | None:
-        answered = self._answered.get((model, item.request_id))
+        answered = self._answered.get(f"{model}\0{item.request_id}")
         if answered is None:
             return {"reason": "no answer of this model remembered under this request id"}
         if version is not None and answered.version != version:
             return {"reason": f"answered by version {answered.version}, not {version}"}
-        size = answered.prediction.values.size
+        size = len(answered.values)
         if item.row is None and len(item.labels) != size:
             return {"reason": f"the answer had {size} row(s), {len(item.labels)} label(s) given"}
         rows = range(size) if item.row is None else [item.row]
         if item.row is not None and item.row >= size:
             return {"reason": f"row {item.row} is out of range: the answer had {size} row(s)"}
-        if answered.judged[list(rows)].any():
+        mask = sum(1 << row for row in rows)
+        if answered.judged & mask:
             return {"reason": "a row of this answer already has feedback"}
         pairs = []
         for row, label in zip(rows, item.labels):
-            pair = _pair(answered.prediction, row, label)
+            pair = _pair(answered, row, label)
             if isinstance(pair, str):
                 return {"reason": pair, "row": row}
             pairs.append(pair)
         outcomes = self.outcomes.get((model, answered.version, answered.route))
         if outcomes is None:
-            outcomes = _Outcomes(answered.prediction.kind, deque(maxlen=self.window_rows))
+            outcomes = _Outcomes(answered.kind, deque(maxlen=self.window_rows))
             self.outcomes[(model, answered.version, answered.route)] = outcomes
         for predicted, truth in pairs:
             outcomes.add(predicted, truth)
-        answered.judged[list(rows)] = True
+        answered.judged |= mask
         return None
 
     def scores(self) -> dict[tuple[str, int, str], dict[str, float | int]]:
         return {key: outcomes.scores() for key, outcomes in self.outcomes.items()}
 
 
-def _pair(prediction: Prediction, row: int, label: Label) -> tuple[Label, Label] | str:
+def _pair(prediction: _Answered, row: int, label: Label) -> tuple[Label, Label] | str:
     """(predicted, true) of one row, compared like for like; a string: why they cannot be compared."""
     if prediction.kind == "value":
         if isinstance(label, str):
