@@ -25,9 +25,9 @@ from modelserve.types import InferRequest, ModelRef
 if TYPE_CHECKING:
     from modelserve.serving.service import ModelService
 
-__all__ = ["REFERENCE_API", "Monitored"]
+__all__ = ["Monitored"]
 
-REFERENCE_API = "monitoring_reference"  # the monitor running a version on its reference dataset (not observed)
+REFERENCE_API = "monitoring_reference"  # the api name of the monitor running a version on its reference
 
 
 class Monitored:
@@ -43,9 +43,12 @@ class Monitored:
         return monitor
 
     def _run_reference(self: ModelService, model: str, version: int, signature: str, inputs: Mapping) -> Mapping:
-        """The monitor's call of a version on its reference inputs (not itself observed)."""
+        """The monitor's call of a version on its reference inputs, through the input gate but not the
+        dispatcher: no request, so nothing counted in the metrics or statistics, and nothing observed."""
         request = InferRequest(ModelRef(model, version), inputs, signature, api=REFERENCE_API)
-        return self.infer_now(request).outputs
+        with self.catalog.borrow(model, version) as served:
+            checked_signature, checked = self._admit(served, request)
+            return served.model.run(checked_signature.name, checked)
 
     def _version_folders(self: ModelService) -> dict[Path, tuple[str, int]]:
         return {

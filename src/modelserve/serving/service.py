@@ -46,7 +46,7 @@ from modelserve.serving.catalog import LoaderFactory, ModelCatalog, runtime_load
 from modelserve.serving.dispatch import Dispatcher
 from modelserve.serving.handle import ServedVersion
 from modelserve.serving.inputs import admit, check_outputs, select_outputs
-from modelserve.serving.monitored import REFERENCE_API, Monitored
+from modelserve.serving.monitored import Monitored
 from modelserve.serving.pipeline import is_pipeline, load_pipeline
 from modelserve.serving.releases import Releases
 from modelserve.serving.reload import ConfigReloader
@@ -206,7 +206,7 @@ class ModelService(Monitored):
         """Step 5: count the route and mirror shadows, give the answer to the monitor, then the requested
         outputs."""
         monitor = self.monitor
-        if monitor is not None and request.api != REFERENCE_API:
+        if monitor is not None:
             monitor.observe(
                 served.model_name, served.version, served.path, route, REQUEST_ID.get() or request.request_id or "",
                 signature, inputs, outputs,

@@ -298,3 +298,22 @@ def test_with_keys_the_page_signs_in_and_each_action_needs_its_scope(browser, ke
     audit = [json.loads(line) for line in server.audit.read_text().splitlines()]  # type: ignore[attr-defined]
     ui_lines = [(a["who"], a["outcome"]) for a in audit if a.get("door") == "ui"]
     assert ("ops", "ok") in ui_lines and ("viewer", "denied") in ui_lines
+
+
+def test_drift_shows_in_model_health(visit: Visit, server: ServerProcess, digits_test):
+    page = visit.page
+    _tab(page, "Dashboard")
+    inverted = (1 - digits_test[0][:100]).tolist()
+    for _ in range(5):  # one default window (500 rows) of inverted digits against the reference baseline
+        answer = requests.post(f"{server.url}/v1/models/digits_onnx:predict", json={"instances": inverted}, timeout=30)
+        assert answer.status_code == 200
+    deadline = time.monotonic() + 45
+    rows: list[list[str]] = []
+    while time.monotonic() < deadline:
+        rows = _rows(page, "dashboard-health")
+        if any(row[:3] == ["digits_onnx", "1", "DRIFT"] for row in rows):
+            break
+        time.sleep(0.5)
+    found = [row for row in rows if row[:2] == ["digits_onnx", "1"]]
+    assert found and found[0][2] == "DRIFT" and found[0][3].startswith("reference: "), rows
+    assert found[0][5].startswith(("images:mean", "probabilities:max", "prediction")), found
