@@ -60,3 +60,20 @@ def test_clean_windows_rarely_alarm() -> None:
     for i in range(100):
         drift.add(_rows(200), 200, float(i))
     assert drift.windows["drift"] <= 3
+
+
+def test_the_kernel_test_of_whole_rows_sees_a_shift_the_columns_cannot() -> None:
+    """Two columns whose correlation flips keep both columns' distributions: only the kernel test sees it."""
+    from modelserve.monitoring.features import features
+
+    def sample(n: int, sign: float) -> np.ndarray:
+        a = RNG.normal(0, 1, n)
+        return np.stack([a, sign * a + RNG.normal(0, 0.3, n)], axis=1)
+
+    drift = VersionDrift(DriftSettings(baseline_rows=300, window_rows=200, mmd=("x",)))
+    drift.set_baseline(features({"x": sample(300, 1.0)}, None, whole_rows=("x",)), "given")
+    drift.add(features({"x": sample(200, -1.0)}, None, whole_rows=("x",)), 200, 0.0)
+    window = drift.last_window["features"]
+    assert not window["x[0]"]["drifted"] and not window["x[1]"]["drifted"]
+    assert window["x:rows"]["test"] == "mmd" and window["x:rows"]["drifted"]
+    assert drift.report()["baseline"]["rows"] == 300

@@ -13,7 +13,8 @@ Contract:
 * **Windows**: a live window closes when it holds ``window_rows`` rows, or when ``window_seconds`` have
   passed since it opened and it holds ``min_window_rows`` (fewer rows keep it open).
 * **Tests** per feature: numeric ones by KS (p-value) or PSI (``numeric_test``), categorical ones (the
-  predicted class, string inputs, inputs listed as categorical) by chi-square. A window **drifted** when a
+  predicted class, string inputs, inputs listed as categorical) by chi-square, whole rows of the inputs and
+  outputs listed in ``mmd`` by a kernel two-sample test (MMD, permutation p-value). A window **drifted** when a
   p-value is below ``p_value / tests`` (Bonferroni: the false-alarm rate per window stays near ``p_value``
   however many features there are) or a PSI is above ``psi_threshold``. :attr:`detected` is the verdict of
   the latest window.
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from modelserve.monitoring.features import CATEGORICAL, feature_kind
-from modelserve.monitoring.statistics import TestResult, chi2, ks, psi
+from modelserve.monitoring.statistics import TestResult, chi2, ks, mmd, psi
 
 __all__ = ["DriftSettings", "VersionDrift"]
 
@@ -49,6 +50,7 @@ class DriftSettings:
     psi_threshold: float = 0.25
     categorical: tuple[str, ...] = ()
     embedding_output: str | None = None
+    mmd: tuple[str, ...] = ()  # inputs/outputs whose whole rows also get the kernel test (heavier)
     ignore: tuple[str, ...] = ()
     reference: str | None = None  # a dataset for the baseline (else the version folder's, else learned)
 
@@ -121,6 +123,8 @@ class VersionDrift:
             self._evaluate(now)
 
     def _test(self, name: str, reference: np.ndarray, live: np.ndarray) -> TestResult:
+        if name.endswith(":rows"):
+            return mmd(reference, live)
         if feature_kind(reference) == CATEGORICAL or name in self.settings.categorical or name == "prediction":
             if feature_kind(reference) != CATEGORICAL and name == "prediction" and reference.dtype.kind == "f":
                 return ks(reference, live.astype(np.float64))  # a regressor's predicted value
@@ -165,7 +169,7 @@ class VersionDrift:
 
     def report(self) -> dict[str, Any]:
         settings = self.settings
-        baseline_rows = 0 if self.baseline is None else max((v.size for v in self.baseline.values()), default=0)
+        baseline_rows = 0 if self.baseline is None else max((len(v) for v in self.baseline.values()), default=0)
         return {
             "drift_detected": self.detected,
             "baseline": {

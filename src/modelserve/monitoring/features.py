@@ -15,7 +15,9 @@ Features, by tensor (``n`` rows, the first dimension of the inputs):
 * class outputs: the predicted class ``prediction`` (categorical) from an integer ``[n]`` output, else the
   argmax of class scores; class scores (``[n, K]`` floats, ``K >= 2``) also give the top score
   ``NAME:max`` (the model's confidence); a float ``[n]`` output of a regressor is ``prediction`` (numeric);
-* the output named by ``embedding_output``: per-row ``NAME:mean`` and ``NAME:std``.
+* the output named by ``embedding_output``: per-row ``NAME:mean`` and ``NAME:std``;
+* inputs or outputs listed in ``whole_rows``: also the whole row flattened, ``NAME:rows`` (``[n, d]``, for
+  the kernel test :func:`~modelserve.monitoring.statistics.mmd`).
 
 Contract: pure functions of numpy arrays; a tensor whose first dimension is not ``n`` gives no feature.
 """
@@ -116,16 +118,19 @@ def features(
     categorical: Iterable[str] = (),
     embedding_output: str | None = None,
     predicted: Prediction | None = None,
+    whole_rows: Iterable[str] = (),
 ) -> dict[str, np.ndarray]:
     """Per-row feature values of one request (see the module docstring); ``outputs`` None: inputs only;
     ``predicted``: :func:`predictions` of ``outputs`` when the caller has it already."""
     n = rows(inputs)
     found: dict[str, np.ndarray] = {}
-    categorical = frozenset(categorical)
+    categorical, whole_rows = frozenset(categorical), frozenset(whole_rows)
     for name, value in inputs.items():
         array = np.asarray(value)
         if array.ndim >= 1 and array.shape[0] == n:
             _input_features(name, array, categorical, found)
+            if name in whole_rows and array.dtype.kind in "biuf":
+                found[f"{name}:rows"] = array.reshape(n, -1).astype(np.float32)
     if outputs is None:
         return found
     if predicted is None:
@@ -136,6 +141,8 @@ def features(
         array = np.asarray(value)
         if array.ndim < 1 or array.shape[0] != n or array.dtype.kind != "f":
             continue
+        if name in whole_rows:
+            found[f"{name}:rows"] = array.reshape(n, -1).astype(np.float32)
         if name == embedding_output:
             _per_row_stats(name, array, found)
         elif array.ndim == 2 and array.shape[1] >= 2:

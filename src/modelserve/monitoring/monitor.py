@@ -175,7 +175,7 @@ class Monitor:
             tracked = self._track(model, version, folder, signature, inputs, settings)
         if tracked.signature != signature:
             return
-        found = features(inputs, outputs, settings.categorical, settings.embedding_output, predicted)
+        found = features(inputs, outputs, settings.categorical, settings.embedding_output, predicted, settings.mmd)
         with self.lock:
             tracked.drift.add(found, n, time.monotonic())
 
@@ -213,4 +213,4 @@ class Monitor:
                 chunk = {name: value[start : start + _REFERENCE_CHUNK] for name, value in inputs.items()}
                 parts.append(self._run_reference(model, version, signature, chunk))
             outputs = {name: np.concatenate([np.asarray(part[name]) for part in parts]) for name in parts[0]}
-        return features(inputs, outputs, settings.categorical, settings.embedding_output)
+        return features(inputs, outputs, settings.categorical, settings.embedding_output, whole_rows=settings.mmd)

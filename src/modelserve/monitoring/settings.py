@@ -9,12 +9,14 @@
       fraud:
         numeric_test: psi
         categorical: [merchant_category]      # integer inputs compared as categories (chi-square)
+        mmd: [embedding]                      # a kernel test of whole rows too (multivariate, heavier)
       chatbot:
         drift: false
 
 Keys per model: ``drift`` (bool), ``reference``, ``baseline_rows``, ``window_rows``, ``window_seconds``,
 ``min_window_rows``, ``p_value``, ``numeric_test`` (ks|psi), ``psi_threshold``, ``categorical``,
-``embedding_output``, ``ignore`` (feature names). Unset keys take the flags' values. Raises InvalidArgument
+``embedding_output``, ``mmd`` (inputs or outputs whose whole rows get the kernel test), ``ignore``
+(feature names). Unset keys take the flags' values. Raises InvalidArgument
 naming the file, model and key for anything else.
 """
 
@@ -97,7 +99,7 @@ def _model_settings(path: Path, name: str, entry: Any, defaults: DriftSettings) 
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise InvalidArgument(f"{where}: {key} must be a number")
             changes[key] = _NUMBERS[key](value)
-        elif key in ("categorical", "ignore"):
+        elif key in ("categorical", "ignore", "mmd"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise InvalidArgument(f"{where}: {key} is a list of feature names")
             changes[key] = tuple(value)
