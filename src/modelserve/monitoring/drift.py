@@ -9,7 +9,8 @@
 Contract:
 
 * **Baseline**: given (a reference dataset) or learned from the first ``baseline_rows`` rows seen. Rows
-  that build a learned baseline are not also tested. Each feature keeps at most ``baseline_rows`` values.
+  that build a learned baseline are not also tested (the rows after them are). Each feature keeps at most
+  ``baseline_rows`` values.
 * **Windows**: a live window closes when it holds ``window_rows`` rows, or when ``window_seconds`` have
   passed since it opened and it holds ``min_window_rows`` (fewer rows keep it open).
 * **Tests** per feature: numeric ones by KS (p-value) or PSI (``numeric_test``), categorical ones (the
@@ -63,10 +64,10 @@ class _Sample:
     rows: int = 0
     opened: float = 0.0
 
-    def add(self, features: Mapping[str, np.ndarray], n: int) -> None:
+    def add(self, features: Mapping[str, np.ndarray], start: int, stop: int) -> None:
         for name, values in features.items():
-            self.parts.setdefault(name, []).append(values[:n])
-        self.rows += n
+            self.parts.setdefault(name, []).append(values[start:stop])
+        self.rows += stop - start
 
     def joined(self) -> dict[str, np.ndarray]:
         return {name: np.concatenate(parts) for name, parts in self.parts.items() if parts}
@@ -100,18 +101,24 @@ class VersionDrift:
         self._learning = _Sample()
 
     def add(self, features: Mapping[str, np.ndarray], n: int, now: float) -> None:
-        """Rows of one request: to the baseline while it is learned, else to the live window."""
-        if self.baseline is None:
-            take = min(n, self.settings.baseline_rows - self._learning.rows)
-            self._learning.add(features, take)
-            if self._learning.rows >= self.settings.baseline_rows:
-                self.set_baseline(self._learning.joined(), f"the first {self.settings.baseline_rows} rows served")
-            return
-        if self._window.rows == 0:
-            self._window.opened = now
-        self._window.add(features, n)
-        if self._window.rows >= self.settings.window_rows:
-            self._evaluate(now)
+        """``n`` rows (of one request or several): to the baseline while it is learned, then to live windows,
+        each closed at exactly ``window_rows`` rows (the rest of the rows open the next one)."""
+        start = 0
+        while start < n:
+            if self.baseline is None:
+                stop = min(n, start + self.settings.baseline_rows - self._learning.rows)
+                self._learning.add(features, start, stop)
+                if self._learning.rows >= self.settings.baseline_rows:
+                    self.set_baseline(self._learning.joined(), f"the first {self.settings.baseline_rows} rows served")
+                start = stop
+                continue
+            if self._window.rows == 0:
+                self._window.opened = now
+            stop = min(n, start + self.settings.window_rows - self._window.rows)
+            self._window.add(features, start, stop)
+            start = stop
+            if self._window.rows >= self.settings.window_rows:
+                self._evaluate(now)
 
     def tick(self, now: float) -> None:
         window = self._window

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from modelserve.monitoring.drift import DriftSettings, VersionDrift
-from modelserve.monitoring.features import features, predictions, rows
+from modelserve.monitoring.features import Prediction, features, predictions, rows
 from modelserve.monitoring.feedback import Feedback, FeedbackItem
 from modelserve.monitoring.reference import find_reference, read_reference
 
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 RunReference = Callable[[str, int, str, Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
 _REFERENCE_CHUNK = 100
 _IDLE_WAIT = 0.02
+_DRAIN = 256  # observations taken from the queue at once (joined by version and signature)
 _TICK_SECONDS = 0.25
 
 
@@ -133,14 +135,12 @@ class Monitor:
         queue = self._queue
         next_tick = time.monotonic() + _TICK_SECONDS
         while not self._stopped.is_set():
+            drained: list[tuple] = []
+            with contextlib.suppress(IndexError):
+                while len(drained) < _DRAIN:
+                    drained.append(queue.popleft())
             try:
-                item = queue.popleft()
-            except IndexError:
-                self._stopped.wait(_IDLE_WAIT)
-                item = None
-            try:
-                if item is not None:
-                    self._handle(item)
+                self._handle_all(drained)
                 now = time.monotonic()
                 if now >= next_tick:
                     next_tick = now + _TICK_SECONDS
@@ -148,25 +148,64 @@ class Monitor:
                         for tracked in self._tracked.values():
                             tracked.drift.tick(now)
             except Exception:  # a monitoring bug must never stop monitoring (nor touch a request)
-                log.exception("monitor: an observation could not be processed")
+                log.exception("monitor: observations could not be processed")
+            if len(drained) < _DRAIN:  # no backlog: let the next block of requests gather (numpy per block)
+                self._stopped.wait(_IDLE_WAIT)
 
-    def _handle(self, item: tuple) -> None:
-        if isinstance(item[0], concurrent.futures.Future):
-            future, model, version, items = item
-            try:
-                with self.lock:
-                    result = self.feedback.judge(model, version, items)
-            except Exception as exc:
-                future.set_exception(exc)
+    def _handle_all(self, items: list[tuple]) -> None:
+        """Observations in order; each feedback after the observations queued before it."""
+        observations: list[tuple] = []
+        for item in items:
+            if isinstance(item[0], concurrent.futures.Future):
+                self._observe_all(observations)
+                observations = []
+                self._judge(*item)
             else:
-                future.set_result(result)
-            return
-        model, version, folder, route, request_id, signature, inputs, outputs = item
-        n = rows(inputs)
-        predicted = predictions(outputs, n)
-        if predicted is not None and request_id and self.settings.feedback_memory_requests:
+                observations.append(item)
+        self._observe_all(observations)
+
+    def _judge(self, future: concurrent.futures.Future, model: str, version: int | None, items: list) -> None:
+        try:
             with self.lock:
-                self.feedback.remember(model, request_id, version, route, predicted)
+                result = self.feedback.judge(model, version, items)
+        except Exception as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    def _observe_all(self, observations: list[tuple]) -> None:
+        """Requests of the same version and signature are joined into one block of rows (numpy's cost per
+        call, not per request: ~60 µs once instead of per request); rows that do not join (different
+        shapes) are taken one request at a time."""
+        groups: dict[tuple[str, int, str], list[tuple]] = {}
+        for item in observations:
+            groups.setdefault((item[0], item[1], item[5]), []).append(item)
+        for group in groups.values():
+            try:
+                self._observe(group)
+            except ValueError:
+                if len(group) == 1:
+                    raise
+                for item in group:
+                    self._observe([item])
+
+    def _observe(self, group: list[tuple]) -> None:
+        model, version, folder, _route, _id, signature, inputs, outputs = group[0]
+        sizes = [rows(item[6]) for item in group]
+        if len(group) > 1:
+            inputs = {name: np.concatenate([np.asarray(item[6][name]) for item in group]) for name in inputs}
+            outputs = {name: np.concatenate([np.asarray(item[7][name]) for item in group]) for name in outputs}
+        n = sum(sizes)
+        predicted = predictions(outputs, n)
+        if predicted is not None and self.settings.feedback_memory_requests:
+            with self.lock:
+                start = 0
+                for item, size in zip(group, sizes):
+                    if item[4]:
+                        names = predicted.names[start : start + size] if predicted.names is not None else None
+                        answer = Prediction(predicted.kind, predicted.values[start : start + size], names)
+                        self.feedback.remember(model, item[4], version, item[3], answer)
+                    start += size
         settings = self.settings.drift_of(model)
         if not settings.enabled or n == 0:
             return
