@@ -203,6 +203,7 @@ class ServerConfig:
     request_log_model_rates: tuple[tuple[str, float], ...] = ()
     request_log_max_bytes: int = 64 * 2**20
     request_log_backups: int = 5
+    request_log_rotate_seconds: float = 0  # also rotate by age (0: by size only)
     request_log_format: str = "jsonl"  # "jsonl" or "parquet" (pyarrow)
     request_log_cloudevents_url: str | None = None  # also POST each entry as a CloudEvent here
     # Drift and ground truth (issue #18, modelserve.monitoring.monitor): on unless ``drift`` is False.

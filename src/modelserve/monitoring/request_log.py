@@ -1,4 +1,5 @@
-"""The request log: a sample of what was asked and answered, as JSON lines, never on the request's path.
+"""The request log: a sample of what was asked and answered (JSON lines, Parquet, CloudEvents over HTTP),
+never on the request's path.
 
     log = RequestLog(LogSettings(path=Path("requests.jsonl"), sample_rate=0.05))
     if log.wants("digits", failed=False):
@@ -8,11 +9,16 @@ Contract:
 
 * **Sampled**: each model's rate (``LogSettings.rates``, else ``sample_rate``) decides per request; a failed
   request is always logged. Deciding costs one random draw; nothing else runs for a request not sampled.
-* **Never blocking**: :meth:`RequestLog.record` puts the entry on a bounded queue; when it is full the entry
-  is dropped and counted (:attr:`RequestLog.dropped`), never waited for. A writer that cannot write (disk
-  full, a removed folder) counts the loss and keeps serving.
-* **Bounded disk**: the file rotates at ``max_bytes`` keeping ``backups`` old files (``requests.jsonl.1``...),
-  so the log never holds more than ``(backups + 1) * max_bytes``.
+* **Never blocking**: :meth:`RequestLog.record` puts the entry on a bounded queue (one per sink); when it
+  is full the entry is dropped and counted (:attr:`RequestLog.dropped`), never waited for. A writer that
+  cannot write (disk full, a removed folder, a receiver that is down) counts the loss and keeps serving.
+* **Bounded disk**: the file rotates at ``max_bytes`` (and, with ``rotate_seconds``, by age) keeping
+  ``backups`` old files (``requests.jsonl.1``...,
+  Parquet: ``requests.1.parquet``...), so the log holds about ``(backups + 1) * max_bytes`` at most.
+* **Sinks** (:mod:`modelserve.monitoring.log_sinks`): the file at ``path`` in ``format`` (``jsonl`` or
+  ``parquet``), and/or each entry POSTed as a CloudEvent to ``cloudevents_url``. Each sink has its own
+  queue and writer thread (a slow receiver never holds up the file); :attr:`RequestLog.written` and
+  :attr:`RequestLog.dropped` are summed over the sinks. A sink that fails is reported once per outage.
 * **Summaries, not tensors**: entries carry each input's dtype, shape and statistics (count, mean, std, min,
   max, and per feature for 2-D inputs of up to 64 features; see :func:`summarize`), and outputs as top-k
   classes for class scores, values for small outputs, else shape and statistics. Raw tensors only with
@@ -36,10 +42,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
 from modelserve.access.scopes import PRINCIPAL
 from modelserve.errors import ServingError
+from modelserve.monitoring.log_sinks import CloudEventsSink, JsonLinesSink, ParquetSink, Sink, SinkError
 from modelserve.types import InferRequest, InferResponse
 
 __all__ = [
@@ -75,20 +81,29 @@ _INFERENCE_APIS = {"predict", "classify", "regress", "multi_inference", "infer",
 _MAX_FEATURES = 64
 _SMALL_OUTPUT = 16
 _STOP = object()
+_IDLE_SECONDS = 1.0  # how often an idle writer lets its sinks write what is due
+FORMATS = ("jsonl", "parquet")
 
 
 @dataclass(frozen=True)
 class LogSettings:
-    """``path`` None: no log. ``rates``: per-model sample rates overriding ``sample_rate`` (0..1)."""
+    """``path`` None: no file. ``rates``: per-model sample rates overriding ``sample_rate`` (0..1).
+    ``format``: the file's, ``jsonl`` or ``parquet`` (needs pyarrow). ``cloudevents_url``: also (or, without
+    ``path``, only) POST each entry there as a CloudEvent, with ``cloudevents_source`` as its ``ce-source``
+    (None: ``modelserve/<hostname>``)."""
 
     path: Path | None = None
     sample_rate: float = 0.01
     rates: Mapping[str, float] = field(default_factory=dict)
     max_bytes: int = 64 * 2**20
+    rotate_seconds: float = 0  # also rotate a file this long after it was opened (0: by size only)
     backups: int = 5
     queue_size: int = 10_000
     top_k: int = 5
     include_tensors: bool = False
+    format: str = "jsonl"
+    cloudevents_url: str | None = None
+    cloudevents_source: str | None = None
 
 
 def _stats(values: np.ndarray) -> dict[str, float]:
@@ -148,20 +163,27 @@ def summarize_outputs(outputs: Mapping[str, Any], top_k: int, include_tensors: b
 
 class RequestLog:
     def __init__(self, settings: LogSettings) -> None:
-        if settings.path is None:
-            raise ValueError("a request log needs a path")
+        if settings.path is None and not settings.cloudevents_url:
+            raise ValueError("a request log needs a path or a CloudEvents URL")
+        if settings.format not in FORMATS:
+            raise ValueError(f"request log format {settings.format!r}: expected one of {', '.join(FORMATS)}")
         for model, rate in {"": settings.sample_rate, **settings.rates}.items():
             if not 0 <= rate <= 1:
                 raise ValueError(f"request log sample rate{' of ' + model if model else ''} must be in [0, 1]")
         self.settings = settings
-        self.dropped = 0  # entries lost: queue full, or a write that failed
-        self.written = 0
-        self._queue: queue.Queue = queue.Queue(maxsize=settings.queue_size)
         self._random = random.Random()
-        settings.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = _RotatingFile(settings.path, settings.max_bytes, settings.backups)
-        self._thread = threading.Thread(target=self._write_all, name="modelserve-request-log", daemon=True)
-        self._thread.start()
+        self._lanes = [_Lane(sink, settings.queue_size) for sink in _sinks_for(settings)]
+        self._closed = False
+
+    @property
+    def dropped(self) -> int:
+        """Entries lost (a full queue, a write that failed), summed over the sinks."""
+        return sum(lane.dropped for lane in self._lanes)
+
+    @property
+    def written(self) -> int:
+        """Entries the sinks took (a Parquet sink: into its batch), summed over the sinks."""
+        return sum(lane.written for lane in self._lanes)
 
     def wants(self, model: str, failed: bool) -> bool:
         """Whether to log this request: always when it failed, else by the model's sample rate."""
@@ -183,71 +205,94 @@ class RequestLog:
         })  # fmt: skip
 
     def record(self, entry: dict[str, Any]) -> None:
-        """Queue one entry for the writer; dropped (and counted) when the queue is full."""
+        """Queue one entry for each sink's writer; dropped (and counted) by a sink whose queue is full."""
         LOGGED.set(True)
+        for lane in self._lanes:
+            lane.put(entry)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued (up to ``timeout`` seconds in all), then close the sinks and stop."""
+        if self._closed:
+            return
+        self._closed = True
+        deadline = time.monotonic() + timeout
+        for lane in self._lanes:
+            lane.stop(max(0.0, deadline - time.monotonic()))
+        for lane in self._lanes:
+            lane.thread.join(max(0.0, deadline - time.monotonic()))
+
+
+class _Lane:
+    """One sink with its own bounded queue and writer thread, so that a slow sink (a receiver that answers
+    slowly) never holds up another. Counts what its sink took and lost."""
+
+    def __init__(self, sink: Sink, queue_size: int) -> None:
+        self.sink = sink
+        self.written = 0
+        self.dropped = 0
+        self._failing = False  # whether the sink's last write failed (reported once per outage)
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.thread = threading.Thread(target=self._write_all, name="modelserve-request-log", daemon=True)
+        self.thread.start()
+
+    def put(self, entry: dict[str, Any]) -> None:
         try:
             self._queue.put_nowait(entry)
         except queue.Full:
             self.dropped += 1
 
-    def _write_all(self) -> None:
-        while True:
-            entry = self._queue.get()
-            if entry is _STOP:
-                return
-            try:
-                self._file.write(orjson.dumps(entry, option=orjson.OPT_SERIALIZE_NUMPY, default=str) + b"\n")
-                self.written += 1
-            except Exception as exc:  # a full disk or a removed folder: count the loss, keep serving
-                if not self.dropped:
-                    log.error("request log %s: %s (entries are dropped and counted)", self.settings.path, exc)
-                self.dropped += 1
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Write what is queued (up to ``timeout`` seconds), then stop."""
+    def stop(self, timeout: float) -> None:
         with contextlib.suppress(queue.Full):
             self._queue.put(_STOP, timeout=timeout)
-        self._thread.join(timeout)
-        self._file.close()
+
+    def _write_all(self) -> None:
+        """The writer thread: each entry to the sink; when idle, lets it write what is due; at ``_STOP``
+        closes it (so a Parquet file gets its last row group and its footer)."""
+        sink = self.sink
+        while True:
+            try:
+                entry = self._queue.get(timeout=_IDLE_SECONDS)
+            except queue.Empty:
+                self.dropped += self._attempt(sink.flush)
+                continue
+            if entry is _STOP:
+                self.dropped += self._attempt(sink.close)
+                return
+            lost = self._attempt(sink.write, entry)
+            if lost:
+                self.dropped += lost
+            else:
+                self.written += 1
+
+    def _attempt(self, step: Any, *args: Any) -> int:
+        """Run one sink step; the number of entries it lost (0: none). A full disk, a removed folder or a
+        receiver that is down is counted and reported once per outage, never raised."""
+        sink = self.sink
+        pending = sink.pending
+        try:
+            step(*args)
+        except Exception as exc:
+            if not self._failing:
+                self._failing = True
+                log.error("request log %s: %s (entries are dropped and counted)", sink.name, exc)
+            return exc.lost if isinstance(exc, SinkError) else 1
+        wrote = sink.pending == 0 and (pending > 0 or step == sink.write)  # reached the file or the receiver
+        if wrote and self._failing:
+            self._failing = False
+            log.warning("request log %s: writing again (%d entries dropped so far)", sink.name, self.dropped)
+        return 0
 
 
-class _RotatingFile:
-    """Appends lines; past ``max_bytes`` the file becomes ``NAME.1`` (``.1`` becomes ``.2``...), keeping
-    ``backups`` old files. Errors are raised to the writer."""
-
-    def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
-        self.path, self.max_bytes, self.backups = path, max_bytes, backups
-        self._file: Any = None
-        self._size = 0
-
-    def write(self, line: bytes) -> None:
-        if self._file is None:
-            self._file = open(self.path, "ab")  # noqa: SIM115 - kept open between writes, closed in close()
-            self._size = self._file.tell()
-        if self._size and self._size + len(line) > self.max_bytes:
-            self._rotate()
-        self._file.write(line)
-        self._file.flush()
-        self._size += len(line)
-
-    def _rotate(self) -> None:
-        self._file.close()
-        self._file = None
-        for number in range(self.backups - 1, 0, -1):
-            older = self.path.with_name(f"{self.path.name}.{number}")
-            if older.exists():
-                os.replace(older, self.path.with_name(f"{self.path.name}.{number + 1}"))
-        if self.backups > 0:
-            os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
-        else:
-            self.path.unlink(missing_ok=True)
-        self._file = open(self.path, "ab")  # noqa: SIM115
-        self._size = 0
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+def _sinks_for(settings: LogSettings) -> list[Sink]:
+    """The file sink (``path`` in ``format``) and the CloudEvents sink, each when configured."""
+    sinks: list[Sink] = []
+    if settings.path is not None:
+        settings.path.parent.mkdir(parents=True, exist_ok=True)
+        kind = ParquetSink if settings.format == "parquet" else JsonLinesSink
+        sinks.append(kind(settings.path, settings.max_bytes, settings.backups, settings.rotate_seconds))
+    if settings.cloudevents_url:
+        sinks.append(CloudEventsSink(settings.cloudevents_url, settings.cloudevents_source))
+    return sinks
 
 
 def entry_for(

@@ -4,7 +4,9 @@ request log and the web page, and the part of :class:`~modelserve.config.ServerC
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import urllib.parse
 from typing import Any
 
 from modelserve.errors import InvalidArgument
@@ -47,7 +49,7 @@ def add_operations_flags(parser: argparse.ArgumentParser) -> None:
         "mTLS with client_verify, on gRPC and REST [none]",
     )
     add("--audit_log", default=None, help="append admin actions and refusals here as JSON lines [stderr log]")
-    add("--request_log", default=None, help="a sample of requests and answers as JSON lines here [off]")
+    add("--request_log", default=None, help="a sample of requests and answers here (see --request_log_format) [off]")
     add(
         "--request_log_sample_rate",
         default="0.01",
@@ -55,6 +57,25 @@ def add_operations_flags(parser: argparse.ArgumentParser) -> None:
     )
     add("--request_log_max_bytes", type=int, default=64 * 2**20, help="rotate the log at this size [64 MiB]")
     add("--request_log_backups", type=int, default=5, help="rotated files kept [5]")
+    add(
+        "--request_log_rotate_seconds",
+        type=float,
+        default=0,
+        help="also rotate the log this long after its file was opened, e.g. 3600 for hourly files [0: by size only]",
+    )
+    add(
+        "--request_log_format",
+        choices=("jsonl", "parquet"),
+        default="jsonl",
+        help="the request log's file: JSON lines, or Parquet (needs pyarrow; rotated as NAME.1.parquet) [jsonl]",
+    )
+    add(
+        "--request_log_cloudevents_url",
+        default=None,
+        metavar="URL",
+        help="also POST each logged entry here as a CloudEvent (binary mode, type io.modelserve.inference.log); "
+        "works without --request_log too [off]",
+    )
     add(
         "--ui",
         type=boolean,
@@ -82,7 +103,29 @@ def operations_config(args: argparse.Namespace) -> dict[str, Any]:
         **_sample_rates(args.request_log_sample_rate),
         "request_log_max_bytes": args.request_log_max_bytes,
         "request_log_backups": args.request_log_backups,
+        "request_log_rotate_seconds": max(0.0, args.request_log_rotate_seconds),
+        **_log_sinks(args),
     }
+
+
+def _log_sinks(args: argparse.Namespace) -> dict:
+    """The request log's format and CloudEvents URL; InvalidArgument for a URL that is not http(s)://HOST...,
+    or Parquet without a file or without pyarrow."""
+    url = args.request_log_cloudevents_url or None
+    if url is not None:
+        try:
+            parts = urllib.parse.urlsplit(url)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # a bad port or bracketed host
+            valid = False
+        if not valid:
+            raise InvalidArgument(f"--request_log_cloudevents_url: {url!r} is not an http:// or https:// URL")
+    if args.request_log_format == "parquet":
+        if not args.request_log:
+            raise InvalidArgument("--request_log_format=parquet: no --request_log file given")
+        if importlib.util.find_spec("pyarrow") is None:
+            raise InvalidArgument("--request_log_format=parquet needs pyarrow: pip install pyarrow")
+    return {"request_log_format": args.request_log_format, "request_log_cloudevents_url": url}
 
 
 def _sample_rates(text: str) -> dict:

@@ -79,7 +79,8 @@ class ModelService(Monitored):
         if config.traffic_config_file is not None:
             self.releases.set_traffic(read_traffic_file(config.traffic_config_file))
         self.metrics.watch_states(catalog.version_states)
-        self.request_log = RequestLog(_log_settings(config)) if config.request_log is not None else None
+        wants_log = config.request_log is not None or config.request_log_cloudevents_url
+        self.request_log = RequestLog(_log_settings(config)) if wants_log else None
         self.monitor = self._monitor_for(config, self.metrics)
 
     def _with_pipelines(self, loader: LoaderFactory) -> LoaderFactory:
@@ -368,6 +369,8 @@ def _log_settings(config: ServerConfig) -> LogSettings:
     return LogSettings(
         path=config.request_log, sample_rate=config.request_log_sample_rate, rates=dict(config.request_log_model_rates),
         max_bytes=config.request_log_max_bytes, backups=config.request_log_backups,
+        rotate_seconds=config.request_log_rotate_seconds,
+        format=config.request_log_format, cloudevents_url=config.request_log_cloudevents_url,
     )  # fmt: skip
 
 
