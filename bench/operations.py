@@ -4,7 +4,7 @@
     .venv/bin/python bench/operations.py [--variants off,default,ui,log,...] [--duration 8] [--conc 32]
 
 Variants: ``off`` (none of them: ``--drift=false --feedback_memory_requests=0``), ``default`` (as shipped:
-drift and the feedback memory on), ``ui`` (``--ui``), ``log`` (``--request_log`` at the default 1% sample),
+drift and the feedback memory on; ``drift_only``, ``feedback_only``: one of them), ``ui`` (``--ui``), ``log`` (``--request_log`` at the default 1% sample),
 ``log_all`` (every request logged); all but ``off`` keep the default monitoring. For each, a fresh ``modelserve serve`` over the MLP (ONNX) starts; a row
 prints the server's RSS once ready, for ``ui`` the RSS after the page was opened and the page's load time in
 Debian's chromium (Playwright; from navigation to the generated form being drawn, median of three fresh
@@ -32,6 +32,8 @@ CHROMIUM = "/usr/bin/chromium"
 VARIANTS = {
     "off": lambda log: ["--drift=false", "--feedback_memory_requests=0"],
     "default": lambda log: [],
+    "drift_only": lambda log: ["--feedback_memory_requests=0"],
+    "feedback_only": lambda log: ["--drift=false"],
     "ui": lambda log: ["--ui"],
     "log": lambda log: [f"--request_log={log}"],
     "log_all": lambda log: [f"--request_log={log}", "--request_log_sample_rate=1"],

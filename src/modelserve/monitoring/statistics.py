@@ -7,17 +7,22 @@
 
 Contract: inputs are 1-D arrays (numeric for :func:`ks` and :func:`psi`, any hashable values for
 :func:`chi2`); empty or constant samples give a result that flags nothing (distance 0, p-value 1) rather than
-raising. These run on the monitor's thread, never on a request's path (scipy's KS on 1,000 against 500 rows:
-~0.3 ms; chi-square on 10 classes: ~0.1 ms).
+raising. These run on the monitor's thread, never on a request's path.
+
+The p-values are computed here with numpy and :mod:`math` (the Kolmogorov distribution's series with
+Stephens' small-sample correction; the regularized upper incomplete gamma function for chi-square), not
+with scipy: ``scipy.stats`` costs a server 72 MiB and 0.8 s of CPU to import, for two functions of a few
+lines; the tests check them against scipy's.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TestResult", "chi2", "ks", "mmd", "psi"]
+__all__ = ["TestResult", "chi2", "chi2_sf", "kolmogorov_sf", "ks", "mmd", "psi"]
 
 _PSI_BINS = 10
 _PSI_FLOOR = 1e-4  # a bin share of 0 would make PSI infinite
@@ -34,13 +39,63 @@ class TestResult:
 
 
 def ks(baseline: np.ndarray, window: np.ndarray) -> TestResult:
-    """Kolmogorov-Smirnov: the largest gap between the two empirical CDFs, and its p-value."""
-    from scipy import stats  # only the monitor's thread needs scipy
-
+    """Kolmogorov-Smirnov: the largest gap between the two empirical CDFs, and its asymptotic p-value."""
     if baseline.size == 0 or window.size == 0:
         return TestResult("ks", 0.0, 1.0)
-    result = stats.ks_2samp(baseline, window, method="asymp")
-    return TestResult("ks", float(result.statistic), float(result.pvalue))
+    a, b = np.sort(baseline), np.sort(window)
+    values = np.concatenate([a, b])
+    gap = np.abs(np.searchsorted(a, values, side="right") / a.size - np.searchsorted(b, values, side="right") / b.size)
+    distance = float(gap.max())
+    root = math.sqrt(a.size * b.size / (a.size + b.size))
+    return TestResult("ks", distance, kolmogorov_sf((root + 0.12 + 0.11 / root) * distance))
+
+
+def kolmogorov_sf(x: float) -> float:
+    """P(K > x) of the Kolmogorov distribution: 2 * sum((-1)^(k-1) * exp(-2 k^2 x^2))."""
+    if x < 0.18:
+        return 1.0
+    total, sign = 0.0, 1.0
+    for k in range(1, 101):
+        term = math.exp(-2.0 * k * k * x * x)
+        total += sign * term
+        if term < 1e-16 * max(total, 1e-300):
+            break
+        sign = -sign
+    return min(max(2.0 * total, 0.0), 1.0)
+
+
+def chi2_sf(statistic: float, dof: int) -> float:
+    """P(X > statistic) for X chi-square with ``dof`` degrees of freedom: Q(dof/2, statistic/2)."""
+    if statistic <= 0:
+        return 1.0
+    a, x = dof / 2.0, statistic / 2.0
+    log_front = a * math.log(x) - x - math.lgamma(a)
+    if x < a + 1:  # the series of P(a, x), converging fast here
+        term = total = 1.0 / a
+        for n in range(1, 1000):
+            term *= x / (a + n)
+            total += term
+            if term < total * 1e-15:
+                break
+        return min(max(1.0 - total * math.exp(log_front), 0.0), 1.0)
+    # Lentz's continued fraction of Q(a, x)
+    tiny = 1e-300
+    b = x + 1.0 - a
+    c, d = 1.0 / tiny, 1.0 / b
+    h = d
+    for n in range(1, 1000):
+        an = -n * (n - a)
+        b += 2.0
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1.0 / d
+        step = d * c
+        h *= step
+        if abs(step - 1.0) < 1e-15:
+            break
+    return min(max(math.exp(log_front) * h, 0.0), 1.0)
 
 
 def psi(baseline: np.ndarray, window: np.ndarray) -> TestResult:
@@ -58,8 +113,6 @@ def psi(baseline: np.ndarray, window: np.ndarray) -> TestResult:
 def chi2(baseline: np.ndarray, window: np.ndarray) -> TestResult:
     """Chi-square test of homogeneity on the 2 x K table of category counts (the baseline's 50 most common
     categories, the rest pooled as one), with Cramér's V as the distance."""
-    from scipy import stats
-
     if baseline.size == 0 or window.size == 0:
         return TestResult("chi2", 0.0, 1.0)
     values, counts = np.unique(baseline, return_counts=True)
@@ -73,9 +126,10 @@ def chi2(baseline: np.ndarray, window: np.ndarray) -> TestResult:
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2:
         return TestResult("chi2", 0.0, 1.0)
-    statistic, p_value, _dof, _expected = stats.chi2_contingency(table, correction=False)
-    cramers_v = float(np.sqrt(statistic / (table.sum() * (min(table.shape) - 1))))
-    return TestResult("chi2", cramers_v, float(p_value))
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    statistic = float(((table - expected) ** 2 / expected).sum())
+    cramers_v = math.sqrt(statistic / (table.sum() * (min(table.shape) - 1)))
+    return TestResult("chi2", cramers_v, chi2_sf(statistic, table.shape[1] - 1))
 
 
 def mmd(baseline: np.ndarray, window: np.ndarray, seed: int = 0) -> TestResult:
