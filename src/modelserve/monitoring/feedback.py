@@ -94,10 +94,9 @@ class _Answered:
 
     __slots__ = ("judged", "kind", "names", "route", "values", "version")
 
-    def __init__(self, version: int, route: str, prediction: Prediction) -> None:
-        self.version, self.route, self.kind = version, route, prediction.kind
-        self.values = tuple(prediction.values.tolist())
-        self.names = tuple(prediction.names.tolist()) if prediction.names is not None else None
+    def __init__(self, version: int, route: str, kind: str, values: tuple, names: tuple | None) -> None:
+        self.version, self.route, self.kind = version, route, kind
+        self.values, self.names = values, names
         self.judged = 0
 
 
@@ -154,11 +153,27 @@ class Feedback:
         self.unmatched: dict[str, int] = {}  # model -> rows refused
 
     def remember(self, model: str, request_id: str, version: int, route: str, prediction: Prediction) -> None:
-        key = f"{model}\0{request_id}"
-        self._answered.pop(key, None)
-        self._answered[key] = _Answered(version, route, prediction)
-        while len(self._answered) > self.memory_requests:
-            self._answered.popitem(last=False)
+        self.remember_block(model, version, prediction, [(request_id, route, prediction.values.size)])
+
+    def remember_block(
+        self, model: str, version: int, prediction: Prediction, answers: list[tuple[str, str, int]]
+    ) -> None:
+        """The answers of one block of rows: ``(request id, route, rows)`` each, in row order (an empty id:
+        skipped, its rows still counted)."""
+        values = prediction.values.tolist()
+        names = prediction.names.tolist() if prediction.names is not None else None
+        answered, start = self._answered, 0
+        for request_id, route, size in answers:
+            if request_id:
+                key = f"{model}\0{request_id}"
+                answered.pop(key, None)
+                row_names = tuple(names[start : start + size]) if names is not None else None
+                answered[key] = _Answered(
+                    version, route, prediction.kind, tuple(values[start : start + size]), row_names
+                )
+            start += size
+        while len(answered) > self.memory_requests:
+            answered.popitem(last=False)
 
     def judge(self, model: str, version: int | None, items: list[FeedbackItem]) -> dict[str, Any]:
         """Join ``items`` with what was answered; the answer counts rows given and matched, and lists each

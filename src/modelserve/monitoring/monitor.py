@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from modelserve.monitoring.drift import DriftSettings, VersionDrift
-from modelserve.monitoring.features import Prediction, features, predictions, rows
+from modelserve.monitoring.features import features, predictions, rows
 from modelserve.monitoring.feedback import Feedback, FeedbackItem
 from modelserve.monitoring.reference import find_reference, read_reference
 
@@ -198,14 +198,9 @@ class Monitor:
         n = sum(sizes)
         predicted = predictions(outputs, n)
         if predicted is not None and self.settings.feedback_memory_requests:
+            answers = [(item[4], item[3], size) for item, size in zip(group, sizes)]
             with self.lock:
-                start = 0
-                for item, size in zip(group, sizes):
-                    if item[4]:
-                        names = predicted.names[start : start + size] if predicted.names is not None else None
-                        answer = Prediction(predicted.kind, predicted.values[start : start + size], names)
-                        self.feedback.remember(model, item[4], version, item[3], answer)
-                    start += size
+                self.feedback.remember_block(model, version, predicted, answers)
         settings = self.settings.drift_of(model)
         if not settings.enabled or n == 0:
             return
