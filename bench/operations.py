@@ -4,9 +4,10 @@
     .venv/bin/python bench/operations.py [--variants off,default,ui,log,...] [--duration 8] [--conc 32]
 
 Variants: ``off`` (none of them: ``--drift=false --feedback_memory_requests=0``), ``default`` (as shipped:
-drift and the feedback memory on; ``drift_only``, ``feedback_only``: one of them), ``ui`` (``--ui``), ``log`` (``--request_log`` at the default 1% sample),
-``log_all`` (every request logged); all but ``off`` keep the default monitoring. For each, a fresh ``modelserve serve`` over the MLP (ONNX) starts; a row
-prints the server's RSS once ready, for ``ui`` the RSS after the page was opened and the page's load time in
+drift and the feedback memory on; ``drift_only``, ``feedback_only``: one of them), ``ui`` (``--ui``),
+``log`` (``--request_log`` at the default 1% sample), ``log_all`` (every request logged); all but ``off``
+keep the default monitoring. For each, a fresh ``modelserve serve`` over the MLP (ONNX) starts; a row prints
+the server's RSS once ready, for ``ui`` the RSS after the page was opened and the page's load time in
 Debian's chromium (Playwright; from navigation to the generated form being drawn, median of three fresh
 pages), then TF Serving REST predict at ``--conc`` connections with wrk (requests/s, p50/p99, server CPU µs
 per request) and, with ``--grpc``, TF Serving gRPC with h2load. Repeat the variants (the default does) to see
