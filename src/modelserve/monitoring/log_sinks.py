@@ -11,13 +11,11 @@ Contract of a :class:`Sink` (used by :class:`modelserve.monitoring.request_log.R
 * ``write`` either takes the entry or raises; :class:`SinkError` says how many entries were lost (a failed
   Parquet batch loses all of it). Any other exception means this one entry was lost. A sink stays usable
   after a failure: the next write tries again (reopens the file, reconnects).
-* ``flush(force=False)`` writes what is due; ``flush(force=True)`` writes all buffered entries.
-  ``close`` is ``flush(force=True)`` and then releases what the sink holds; it may raise like ``write``.
+* ``flush(force=False)`` writes what is due; ``flush(force=True)`` all buffered entries; ``close`` is
+  ``flush(force=True)`` then releases what the sink holds (it may raise like ``write``).
 
-Files rotate at ``max_bytes`` keeping ``backups`` older ones, so a log holds at most about
-``(backups + 1) * max_bytes``: JSON lines as ``requests.jsonl.1``, ``.2``... (unchanged), Parquet as
-``requests.1.parquet``, ``requests.2.parquet``... (the suffix kept last so that tools recognise them).
-"""
+Files rotate at ``max_bytes`` (or by age) keeping ``backups`` older ones, ``(backups + 1) * max_bytes`` at
+most: ``requests.jsonl.1``... and ``requests.1.parquet``... (the suffix last, so tools recognise them)."""
 
 from __future__ import annotations
 
@@ -80,16 +78,14 @@ def encode(entry: dict[str, Any]) -> bytes:
 
 
 class _RotatingFile:
-    """Appends lines; past ``max_bytes``, or ``rotate_seconds`` after the file was opened (0: never), the file
-    becomes ``NAME.1`` (``.1`` becomes ``.2``...), keeping ``backups`` old files. Errors are raised to the
-    writer."""
+    """Appends lines; past ``max_bytes`` or ``rotate_seconds`` after opening (0: never) the file becomes
+    ``NAME.1`` (``.1`` becomes ``.2``...), keeping ``backups`` old files. Errors are raised to the writer."""
 
     def __init__(self, path: Path, max_bytes: int, backups: int, rotate_seconds: float = 0) -> None:
         self.path, self.max_bytes, self.backups = path, max_bytes, backups
-        self.rotate_seconds = rotate_seconds
+        self.rotate_seconds, self._opened = rotate_seconds, 0.0
         self._file: Any = None
         self._size = 0
-        self._opened = 0.0
 
     def write(self, line: bytes) -> None:
         if self._file is None:
@@ -135,8 +131,8 @@ class JsonLinesSink:
     def write(self, entry: dict[str, Any]) -> None:
         self._file.write(encode(entry) + b"\n")
 
-    def flush(self, force: bool = False) -> None:
-        """Nothing to do: each line is flushed as it is written."""
+    def flush(self, force: bool = False) -> None:  # each line is flushed as it is written
+        pass
 
     def close(self) -> None:
         self._file.close()
@@ -144,6 +140,11 @@ class JsonLinesSink:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _microseconds(value: Any) -> int | None:
+    seconds = _number(value)
+    return None if seconds is None else round(seconds * 1_000_000)
 
 
 def _integer(value: Any) -> int | None:
@@ -155,15 +156,9 @@ def _integer(value: Any) -> int | None:
 
 
 def _number(value: Any) -> float | None:
-    try:
+    with contextlib.suppress(TypeError, ValueError):
         return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _microseconds(value: Any) -> int | None:
-    seconds = _number(value)
-    return None if seconds is None else round(seconds * 1_000_000)
+    return None
 
 
 _CONVERT = {"version": _integer, "latency_ms": _number, "time": _microseconds}
@@ -182,10 +177,8 @@ class ParquetSink:
     take it past ``max_bytes`` (estimated from its bytes per row and the footer's size per row group).
     """
 
-    def __init__(
-        self, path: Path, max_bytes: int, backups: int, rotate_seconds: float = 0, batch_rows: int = 1000,
-        flush_seconds: float = 5.0,
-    ) -> None:  # fmt: skip
+    def __init__(self, path: Path, max_bytes: int, backups: int, rotate_seconds: float = 0, batch_rows: int = 1000,
+                 flush_seconds: float = 5.0) -> None:  # fmt: skip
         try:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -196,8 +189,7 @@ class ParquetSink:
         self._pa, self._pq = pa, pq
         self.name = str(path)
         self.path, self.max_bytes, self.backups = path, max_bytes, backups
-        self.rotate_seconds = rotate_seconds
-        self._file_opened = 0.0
+        self.rotate_seconds, self._file_opened = rotate_seconds, 0.0
         self.batch_rows, self.flush_seconds = batch_rows, flush_seconds
         types = {"time": pa.timestamp("us", tz="UTC"), "version": pa.int64(), "latency_ms": pa.float64()}
         self.schema = pa.schema(
@@ -401,8 +393,8 @@ class CloudEventsSink:
         if connection is not None:
             connection.close()
 
-    def flush(self, force: bool = False) -> None:
-        """Nothing to do: each entry is sent as it is written."""
+    def flush(self, force: bool = False) -> None:  # each entry is sent as it is written
+        pass
 
     def close(self) -> None:
         self._disconnect()
