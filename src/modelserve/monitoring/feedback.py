@@ -222,8 +222,9 @@ class Feedback:
         answered.judged |= mask
         return None
 
-    def scores(self) -> dict[tuple[str, int, str], dict[str, float | int]]:
-        return {key: outcomes.scores() for key, outcomes in self.outcomes.items()}
+    def scores(self, model: str | None = None) -> dict[tuple[str, int, str], dict[str, float | int]]:
+        """Scores by (model, version, route), of one model's routes when ``model`` is given."""
+        return {key: found.scores() for key, found in self.outcomes.items() if model is None or key[0] == model}
 
 
 def _pair(prediction: _Answered, row: int, label: Label) -> tuple[Label, Label] | str:

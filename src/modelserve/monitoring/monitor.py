@@ -110,10 +110,9 @@ class Monitor:
                 if name == model:
                     entry = versions.setdefault(version, {"version": version})
                     entry["drift"] = {"signature": tracked.signature, **tracked.drift.report()}
-            for (name, version, route), scores in sorted(self.feedback.scores().items()):
-                if name == model:
-                    entry = versions.setdefault(version, {"version": version})
-                    entry.setdefault("feedback", {})[route] = scores
+            for (_model, version, route), scores in sorted(self.feedback.scores(model).items()):
+                entry = versions.setdefault(version, {"version": version})
+                entry.setdefault("feedback", {})[route] = scores
             return {
                 "model": model,
                 "drift_enabled": self.settings.drift_of(model).enabled,
