@@ -89,6 +89,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from modelserve.server.main import serve
 
     config = server_config(args)
+    if config.workers > 1:
+        from modelserve.server.workers import WorkerSlot, supervise
+
+        if WorkerSlot.from_environment() is None:  # the supervisor; each worker runs the same command line
+            return supervise(config, args.serve_argv)
     if not config.ui:
         return serve(config)
     from modelserve.console.page import build_console
@@ -148,7 +153,9 @@ _FEATURE_COMMANDS = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.serve_argv = argv[1:]  # `serve`'s own flags, which --workers hands to each worker
     try:
         return args.func(args)
     except ServingError as exc:

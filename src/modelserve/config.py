@@ -197,6 +197,8 @@ class ServerConfig:
     audit_log: Path | None = None
     # The web page (issue #17) at /ui, built by modelserve.console (Gradio) when on.
     ui: bool = False
+    # Processes sharing the ports (--workers, modelserve.server.workers); 1: this process serves.
+    workers: int = 1
     # The request log (issue #18): sampled JSON lines (modelserve.monitoring.request_log); None: off.
     request_log: Path | None = None
     request_log_sample_rate: float = 0.01

@@ -91,7 +91,8 @@ async def _route(service: ModelService, method: str, path: str, body: bytes) -> 
         reloaded = await asyncio.to_thread(service.reload_from_files)
         return {"reloaded": reloaded}
     if method == "PUT":
-        service.set_traffic(parse_traffic_config(_json(body, "the traffic policy body"), "request body"))
+        traffic = parse_traffic_config(_json(body, "the traffic policy body"), "request body")
+        await asyncio.to_thread(service.set_traffic, traffic)  # with --workers, every worker applies it
     return service.traffic_report()
 
 

@@ -16,6 +16,7 @@ Bearer``, 403, or 429 with ``Retry-After``, in TF Serving's envelope), then serv
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -74,13 +75,17 @@ class RestApp:
         regions: SharedMemoryRegions | None = None,
         access: AccessControl | None = None,
         page: PageApp | None = None,
+        exposition: Callable[[], bytes] | None = None,
     ) -> None:
-        """``page``: the web page (``--ui``), served under ``/ui`` with ``/`` leading to it."""
+        """``page``: the web page (``--ui``), served under ``/ui`` with ``/`` leading to it. ``exposition``:
+        what a metrics scrape answers, made off the loop (``--workers``: every worker's, merged); without
+        it, this service's own metrics."""
         self.service = service
         self.page = page
         self.config = config
         self.regions = regions
         self.access = access if access is not None else AccessControl(None, AuditLog())
+        self._exposition = exposition
         self._timeout = config.rest_api_timeout_ms / 1000 if config.rest_api_timeout_ms > 0 else None
         self._extra_headers = _CORS if config.enable_cors else []
         self._metrics_paths = {"/metrics", *([config.monitoring_path] if config.monitoring_path else [])}
@@ -112,7 +117,10 @@ class RestApp:
                 await self._send_error(send, exc)
                 return
         if path in self._metrics_paths and method == "GET":
-            body = self.service.metrics.exposition()
+            if self._exposition is None:
+                body = self.service.metrics.exposition()
+            else:
+                body = await asyncio.to_thread(self._exposition)
             await self._send(send, 200, body, content_type=CONTENT_TYPE.encode())
             return
         if path in ("/healthz", "/readyz") and method == "GET":

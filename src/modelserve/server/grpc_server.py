@@ -38,9 +38,11 @@ class GrpcFrontDoor:
         regions: SharedMemoryRegions | None = None,
         access: AccessControl | None = None,
         tls: TlsSource | None = None,
+        reuse_port: bool = False,
     ) -> None:
         """``access``: keys and audit (see :mod:`modelserve.server.grpc_access`); ``tls``: the TCP port (not
-        the Unix socket, which file permissions guard) speaks TLS, or mTLS."""
+        the Unix socket, which file permissions guard) speaks TLS, or mTLS. ``reuse_port``: share the port
+        with the other workers (``--workers``)."""
         self.config = config
         timeout = config.rest_api_timeout_ms / 1000 if config.rest_api_timeout_ms > 0 else None
         size = config.grpc_max_message_bytes
@@ -49,7 +51,7 @@ class GrpcFrontDoor:
             options=[
                 ("grpc.max_send_message_length", size),
                 ("grpc.max_receive_message_length", size),
-                ("grpc.so_reuseport", 0),
+                ("grpc.so_reuseport", int(reuse_port)),
                 *config.grpc_channel_arguments,
             ],
         )

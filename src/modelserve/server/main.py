@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import logging
+import os
 import signal
+import socket
 from collections.abc import Callable, Iterator
 
 import uvicorn
@@ -27,7 +30,10 @@ from modelserve.config import ServerConfig
 from modelserve.protocols.v2.shared_memory import SharedMemoryRegions
 from modelserve.server.access_control import AccessControl
 from modelserve.server.app import PageApp, RestApp
+from modelserve.server.metrics_merge import merge_expositions
+from modelserve.server.peers import PeerApp, WorkerPeers
 from modelserve.server.tls import TlsSource, tls_http_protocol
+from modelserve.server.workers import WorkerSlot, die_with_parent, reuse_port_socket
 from modelserve.serving.service import ModelService
 
 log = logging.getLogger("modelserve")
@@ -59,6 +65,14 @@ class _Server(uvicorn.Server):
             self.force_exit = True
         self.should_exit = True
         self.on_exit()
+
+
+class _PeerServer(uvicorn.Server):
+    """A worker's peer socket (:mod:`modelserve.server.peers`): the REST server owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def build_access(service: ModelService, config: ServerConfig) -> AccessControl:
@@ -102,12 +116,13 @@ def build_uvicorn(
     access: AccessControl | None = None,
     tls: TlsSource | None = None,
     page: PageApp | None = None,
+    peers: WorkerPeers | None = None,
 ) -> uvicorn.Server:
     tls_options: dict = {"http": "httptools"}
     if tls is not None:  # our protocol puts the client certificate's CN in the scope
         tls_options = {"ssl_context_factory": lambda _config, _default: tls.rest_context(), "http": tls_http_protocol()}
     uv_config = uvicorn.Config(
-        RestApp(service, config, regions, access, page),
+        RestApp(service, config, regions, access, page, _exposition(service, peers)),
         host=config.host,
         port=config.rest_api_port,
         loop="uvloop",
@@ -121,17 +136,36 @@ def build_uvicorn(
     return _Server(uv_config)
 
 
-async def _serve(service: ModelService, config: ServerConfig, page_factory: PageFactory | None) -> None:
+def _exposition(service: ModelService, peers: WorkerPeers | None) -> Callable[[], bytes] | None:
+    """What a scrape answers: with workers, every worker's metrics merged (None: this process's own)."""
+    if peers is None:
+        return None
+    return lambda: merge_expositions([service.metrics.exposition(), *peers.expositions()])
+
+
+async def _serve(
+    service: ModelService,
+    config: ServerConfig,
+    page_factory: PageFactory | None,
+    peers: WorkerPeers | None = None,
+    peer_socket: socket.socket | None = None,
+) -> None:
     regions = SharedMemoryRegions() if config.allow_client_shm else None  # one set for both V2 doors
     access = build_access(service, config)
     tls = TlsSource(config.ssl_config_file) if config.ssl_config_file is not None else None
     page = page_factory(service, config, access) if page_factory is not None else None
-    rest = build_uvicorn(service, config, regions, access, tls, page)
+    rest = build_uvicorn(service, config, regions, access, tls, page, peers)
+    listeners = None if peers is None else [reuse_port_socket(config.host, config.rest_api_port)]
+    peer_server = None
+    if peer_socket is not None:
+        peer_config = uvicorn.Config(PeerApp(service), http="httptools", lifespan="off", log_level="warning")
+        peer_server = _PeerServer(peer_config)
+        peer_task = asyncio.ensure_future(peer_server.serve(sockets=[peer_socket]))
     grpc_door = None
     if config.grpc_port:
         from modelserve.server.grpc_server import GrpcFrontDoor
 
-        grpc_door = GrpcFrontDoor(service, config, regions, access, tls)
+        grpc_door = GrpcFrontDoor(service, config, regions, access, tls, reuse_port=peers is not None)
         await grpc_door.start()
         log.info("gRPC API on %s:%d (TF Serving PredictionService, ModelService)", config.host, grpc_door.port)
         stopping: list[asyncio.Task] = []
@@ -141,8 +175,11 @@ async def _serve(service: ModelService, config: ServerConfig, page_factory: Page
     if page is not None:
         log.info("web page on %s://%s:%d/ui/", scheme, _browsable(config.host), config.rest_api_port)
     try:
-        await rest.serve()
+        await rest.serve(sockets=listeners)
     finally:
+        if peer_server is not None:
+            peer_server.should_exit = True
+            await peer_task
         if page is not None:
             page.close()
         if grpc_door is not None:
@@ -152,19 +189,45 @@ async def _serve(service: ModelService, config: ServerConfig, page_factory: Page
         access.audit.close()
 
 
+def _worker_config(config: ServerConfig, slot: WorkerSlot) -> ServerConfig:
+    """A worker's config: the supervisor's ports, the gRPC Unix socket on worker 0 only, and a request log
+    file of its own (``requests.jsonl`` -> ``requests.worker1.jsonl``)."""
+    request_log = config.request_log
+    if request_log is not None:
+        request_log = request_log.with_name(f"{request_log.stem}.worker{slot.index}{request_log.suffix}")
+    return dataclasses.replace(
+        config,
+        rest_api_port=slot.rest_port,
+        grpc_port=slot.grpc_port,
+        grpc_socket_path=config.grpc_socket_path if slot.index == 0 else None,
+        request_log=request_log,
+    )
+
+
 def serve(config: ServerConfig, page: PageFactory | None = None) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit status. ``page`` builds the web page's ASGI app
     (``modelserve.console.page.build_console``, a layer above this one) when ``--ui`` is on."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from modelserve.protocols.tfs.warmup_files import READERS
 
+    slot = WorkerSlot.from_environment()
+    if slot is not None:  # one of --workers N, started by modelserve.server.workers
+        die_with_parent(int(os.environ.get("MODELSERVE_SUPERVISOR", os.getppid())))
+        config = _worker_config(config, slot)
     service = ModelService(config, warmup_readers=READERS)  # warmup reads TF Serving's and our request files
     service.start()
     for name in service.model_names():
         versions = service.available_versions(name)
         log.info("model %s: available versions %s", name, versions or "none")
+    peers = peer_socket = None
+    if slot is not None:
+        peers = WorkerPeers(slot.run_dir, slot.index, slot.count)
+        peer_socket = peers.listen()  # before the replay: a change announced meanwhile waits in its backlog
+        replayed = peers.replay(service)
+        service.peers = peers
+        log.info("worker %d of %d ready (pid %d, %d changes replayed)", slot.index, slot.count, os.getpid(), replayed)
     try:
-        asyncio.run(_serve(service, config, page))
+        asyncio.run(_serve(service, config, page, peers, peer_socket))
     finally:
         service.stop()
     log.info("stopped")

@@ -84,6 +84,13 @@ def add_operations_flags(parser: argparse.ArgumentParser) -> None:
         default=False,
         help="the web page at /ui (and /): try, watch and manage models; needs the 'ui' extra (Gradio) [false]",
     )
+    add(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the REST and gRPC ports (SO_REUSEPORT), each loading every model; "
+        "admin changes reach all, /metrics merges all (see docs/workers.md) [1]",
+    )
 
 
 def operations_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -92,6 +99,13 @@ def operations_config(args: argparse.Namespace) -> dict[str, Any]:
         raise InvalidArgument("--require_auth: no --api_keys_file given; make one with 'modelserve keys add'")
     if args.auth_failures_per_minute < 1:
         raise InvalidArgument(f"--auth_failures_per_minute must be 1 or more, got {args.auth_failures_per_minute}")
+    if args.workers < 1:
+        raise InvalidArgument(f"--workers must be 1 or more, got {args.workers}")
+    if args.workers > 1 and args.ui:
+        raise InvalidArgument(
+            "--ui needs --workers=1: the page keeps its sessions in one process; serve the page from a "
+            "separate one-worker server over the same repository"
+        )
     return {
         "admin_token": args.admin_token or None,
         "api_keys_file": absolute_path(args.api_keys_file),
@@ -99,6 +113,7 @@ def operations_config(args: argparse.Namespace) -> dict[str, Any]:
         "ssl_config_file": absolute_path(args.ssl_config_file),
         "audit_log": absolute_path(args.audit_log),
         "ui": args.ui,
+        "workers": args.workers,
         "request_log": absolute_path(args.request_log),
         **_sample_rates(args.request_log_sample_rate),
         "request_log_max_bytes": args.request_log_max_bytes,

@@ -36,13 +36,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from modelserve.access.scopes import check_predict, check_signature_lookup
-from modelserve.config import DispatchOptions, ModelConfig, ModelOverride, ServerConfig, TrafficConfig
+from modelserve.config import DispatchOptions, ModelConfig, ServerConfig, TrafficConfig
 from modelserve.config_io import read_traffic_file
 from modelserve.errors import InvalidArgument, NotFound
 from modelserve.metrics.collectors import ServingMetrics, rows_of
 from modelserve.monitoring.request_log import REQUEST_ID, LogSettings, RequestLog, entry_for
 from modelserve.runtimes.base import LoadedModel, RuntimeOptions
 from modelserve.serving.catalog import LoaderFactory, ModelCatalog, runtime_loader
+from modelserve.serving.changes import SharedChanges
 from modelserve.serving.dispatch import Dispatcher
 from modelserve.serving.handle import ServedVersion
 from modelserve.serving.inputs import admit, check_outputs, select_outputs
@@ -58,7 +59,7 @@ from modelserve.serving.warmup import WarmupReaders, warmup_for
 from modelserve.types import InferRequest, InferResponse, ModelRef, ModelView, Signature
 
 
-class ModelService(Monitored):
+class ModelService(SharedChanges, Monitored):
     """Models by name, versions by number or label, bounded work. Thread-safe: :meth:`infer` runs on the
     event loop; :meth:`infer_now`, the lookups and the lifecycle calls on any thread (reloads block)."""
 
@@ -300,28 +301,9 @@ class ModelService(Monitored):
         if self.monitor is not None:
             self.monitor.close()
 
-    def reload_config(self, models: tuple[ModelConfig, ...]) -> None:
-        """Serve exactly ``models`` (TF Serving's HandleReloadConfigRequest). Blocks: call it off the loop."""
-        self.catalog.reload_config(models)
-
-    def load_model(self, name: str, override: ModelOverride | None = None) -> None:
-        """Serve ``name`` (known from the config or found in ``--model_repository``), under a config
-        ``override`` if given (see :meth:`ModelCatalog.load_model`); rescan if served."""
-        self.catalog.load_model(name, override)
-
-    def unload_model(self, name: str) -> None:
-        """Stop serving ``name``; it stays known, so :meth:`load_model` can bring it back."""
-        self.catalog.unload_model(name)
-
     def repository_index(self) -> list[dict[str, str]]:
         """Every model this server can serve, Triton's index form: name, version, state, reason."""
         return self.catalog.repository_index()
-
-    def reload_from_files(self) -> dict[str, str]:
-        """Re-read ``--model_config_file`` and ``--traffic_config_file`` (see :class:`ConfigReloader`)."""
-        if self.reloader is None:
-            raise NotFound("a local service has no config files")
-        return self.reloader.reload_from_files()
 
     @property
     def last_reload(self) -> dict[str, object] | None:
@@ -336,10 +318,6 @@ class ModelService(Monitored):
     @property
     def traffic_stats(self) -> TrafficStats:
         return self.releases.stats
-
-    def set_traffic(self, traffic: TrafficConfig) -> None:
-        """Route by ``traffic`` from now on."""
-        self.releases.set_traffic(traffic)
 
     def traffic_report(self) -> dict[str, object]:
         """Policies with where each route resolves now, and the counts so far (the admin API's view)."""
