@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODELS := models
 PORT ?= 8501
-EXTRAS := tensorflow,tflite,examples,convert,beam,remote,stream,spark,ui,dev
+EXTRAS := tensorflow,tflite,examples,convert,pytorch,beam,remote,stream,spark,ui,dev
 
 .PHONY: serve demo test test-fast lint examples bench clean
 
