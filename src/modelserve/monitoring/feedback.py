@@ -35,6 +35,8 @@ __all__ = ["Feedback", "FeedbackItem", "parse_feedback"]
 
 Label = int | float | str
 
+NOT_REMEMBERED = "no answer of this model remembered under this request id"
+
 
 @dataclass(frozen=True)
 class FeedbackItem:
@@ -178,11 +180,19 @@ class Feedback:
     def judge(self, model: str, version: int | None, items: list[FeedbackItem]) -> dict[str, Any]:
         """Join ``items`` with what was answered; the answer counts rows given and matched, and lists each
         item (or row) refused with its reason."""
+        return self.summary(model, items, self.reasons(model, version, items))
+
+    def reasons(self, model: str, version: int | None, items: list[FeedbackItem]) -> list[dict[str, Any] | None]:
+        """Join each item (None) or say why it cannot be joined, counting nothing as unmatched (what another
+        worker of the server asks for the items it does not remember: :data:`NOT_REMEMBERED`)."""
+        return [self._judge(model, version, item) for item in items]
+
+    def summary(self, model: str, items: list[FeedbackItem], reasons: list[dict[str, Any] | None]) -> dict[str, Any]:
+        """The answer to a feedback request from each item's outcome; refused rows are counted."""
         given = matched = 0
         unmatched: list[dict[str, Any]] = []
-        for item in items:
+        for item, reason in zip(items, reasons):
             given += len(item.labels)
-            reason = self._judge(model, version, item)
             if reason is None:
                 matched += len(item.labels)
             else:
@@ -195,7 +205,7 @@ class Feedback:
     def _judge(self, model: str, version: int | None, item: FeedbackItem) -> dict[str, Any] | None:
         answered = self._answered.get(f"{model}\0{item.request_id}")
         if answered is None:
-            return {"reason": "no answer of this model remembered under this request id"}
+            return {"reason": NOT_REMEMBERED}
         if version is not None and answered.version != version:
             return {"reason": f"answered by version {answered.version}, not {version}"}
         size = len(answered.values)

@@ -98,8 +98,19 @@ class Monitor:
 
     async def judge(self, model: str, version: int | None, items: list[FeedbackItem]) -> dict[str, Any]:
         """Join ground truth with the remembered answers (after every observation made so far)."""
+        return await self._ask(self.feedback.judge, model, version, items)
+
+    async def reasons(self, model: str, version: int | None, items: list[FeedbackItem]) -> list[dict[str, Any] | None]:
+        """Each item joined (None) or why not, nothing counted (:meth:`Feedback.reasons`), in the same order."""
+        return await self._ask(self.feedback.reasons, model, version, items)
+
+    def summary(self, model: str, items: list[FeedbackItem], reasons: list[dict[str, Any] | None]) -> dict[str, Any]:
+        with self.lock:
+            return self.feedback.summary(model, items, reasons)
+
+    async def _ask(self, method: Callable[..., Any], *arguments: Any) -> Any:
         future: concurrent.futures.Future = concurrent.futures.Future()
-        self._queue.append((future, model, version, items))
+        self._queue.append((future, method, arguments))
         return await asyncio.wrap_future(future)
 
     def report(self, model: str) -> dict[str, Any]:
@@ -163,10 +174,10 @@ class Monitor:
                 observations.append(item)
         self._observe_all(observations)
 
-    def _judge(self, future: concurrent.futures.Future, model: str, version: int | None, items: list) -> None:
+    def _judge(self, future: concurrent.futures.Future, method: Callable[..., Any], arguments: tuple) -> None:
         try:
             with self.lock:
-                result = self.feedback.judge(model, version, items)
+                result = method(*arguments)
         except Exception as exc:
             future.set_exception(exc)
         else:

@@ -1,11 +1,13 @@
 """The workers of one server (``--workers N``) talking to each other over Unix sockets in a private folder.
 
 Each worker listens on ``RUN_DIR/worker-I.sock`` (the folder is the supervisor's, mode 0700, so only this
-user can connect) with :class:`PeerApp`, which answers two things and nothing else:
+user can connect) with :class:`PeerApp`, which answers three things and nothing else:
 
 * ``POST /peer/apply``: a change another worker just made (:mod:`modelserve.serving.changes`) is applied
   here too; the body is the pickled ``(operation, arguments)``. Pickle is safe here: only this user's
   processes can reach the socket, and they could run any code anyway.
+* ``POST /peer/ask``: a question from another worker (``ModelService.answer_peer``: the ground truth it
+  received for answers it does not remember), answered with pickled data.
 * ``GET /peer/metrics``: this worker's own Prometheus text, for the worker being scraped to merge.
 
 :class:`WorkerPeers` is the service's ``peers``: an announcement is appended to ``RUN_DIR/changes.journal``
@@ -120,6 +122,20 @@ class WorkerPeers:
                 log.warning("replaying %s: %s", operation, exc.message)
         return applied
 
+    def ask(self, question: str, arguments: tuple[Any, ...]) -> list[Any]:
+        payload = pickle.dumps((question, arguments))
+        answers = []
+        for index in self._others():
+            try:
+                status, body = _request(self.socket_path(index), "POST", "/peer/ask", payload, METRICS_SECONDS)
+            except OSError:
+                continue
+            if status == 200:
+                answers.append(pickle.loads(body))
+            else:
+                log.warning("worker %d could not answer %s: %s", index, question, body.decode("utf-8", "replace"))
+        return answers
+
     def expositions(self) -> list[bytes]:
         """The other live workers' Prometheus texts (a worker that does not answer is left out)."""
         texts = []
@@ -150,7 +166,7 @@ class PeerApp:
         if method == "GET" and path == "/peer/metrics":
             await _send(send, 200, self.service.metrics.exposition())
             return
-        if method != "POST" or path != "/peer/apply":
+        if method != "POST" or path not in ("/peer/apply", "/peer/ask"):
             await _send(send, 404, b"not a peer endpoint")
             return
         chunks = []
@@ -161,12 +177,16 @@ class PeerApp:
                 break
         operation, arguments = pickle.loads(b"".join(chunks))
         try:
-            await asyncio.to_thread(self.service.apply_change, operation, arguments)
+            if path == "/peer/ask":
+                answer = pickle.dumps(await self.service.answer_peer(operation, arguments))
+            else:
+                await asyncio.to_thread(self.service.apply_change, operation, arguments)
+                answer = b"applied"
         except Exception as exc:
             message = exc.message if isinstance(exc, ServingError) else f"{type(exc).__name__}: {exc}"
             await _send(send, http_status_of(exc), message.encode())
             return
-        await _send(send, 200, b"applied")
+        await _send(send, 200, answer)
 
 
 async def _send(send: Send, status: int, body: bytes) -> None:

@@ -32,6 +32,10 @@ class Peers(Protocol):
 
     def announce(self, operation: str, arguments: tuple[Any, ...]) -> None: ...
 
+    def ask(self, question: str, arguments: tuple[Any, ...]) -> list[Any]:
+        """Every other live worker's answer to ``question`` (``ModelService.answer_peer``); blocks."""
+        ...
+
 
 class SharedChanges:
     """What serves: applied here, then announced to the peers (a mixin over the service's catalog)."""

@@ -8,16 +8,17 @@ monitor's figures are exported from the service's metrics registry when scraped.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelserve.access.scopes import check_predict
 from modelserve.config import ServerConfig
-from modelserve.errors import FailedPrecondition, NotFound
+from modelserve.errors import FailedPrecondition, InvalidArgument, NotFound
 from modelserve.metrics.collectors import ServingMetrics
 from modelserve.monitoring.exposition import MonitorCollector
-from modelserve.monitoring.feedback import FeedbackItem
+from modelserve.monitoring.feedback import NOT_REMEMBERED, FeedbackItem
 from modelserve.monitoring.monitor import Monitor
 from modelserve.monitoring.settings import monitor_settings
 from modelserve.types import InferRequest, ModelRef
@@ -66,7 +67,29 @@ class Monitored:
             raise NotFound(f"Servable not found for request: Latest({name})")
         if self.monitor is None or self.monitor.settings.feedback_memory_requests == 0:
             raise FailedPrecondition("this server remembers no answers for feedback (--feedback_memory_requests=0)")
-        return {"model": name, **await self.monitor.judge(name, version, items)}
+        if self.peers is None:
+            return {"model": name, **await self.monitor.judge(name, version, items)}
+        reasons = await self.monitor.reasons(name, version, items)
+        asked = [i for i, reason in enumerate(reasons) if reason is not None and reason["reason"] == NOT_REMEMBERED]
+        if asked:  # answered by another worker of this server, perhaps: it joins what it remembers
+            pending = set(asked)
+            answers = await asyncio.to_thread(self.peers.ask, "feedback", (name, version, [items[i] for i in asked]))
+            for answer in answers:
+                for i, reason in zip(asked, answer):
+                    if i in pending and (reason is None or reason["reason"] != NOT_REMEMBERED):
+                        reasons[i] = reason
+                        pending.discard(i)
+        return {"model": name, **self.monitor.summary(name, items, reasons)}
+
+    async def answer_peer(self: ModelService, question: str, arguments: tuple[Any, ...]) -> Any:
+        """What another worker of this server asks (:meth:`Peers.ask`): ``"feedback"``, the reasons of
+        :meth:`Monitor.reasons` for items it does not remember (empty when this worker has no monitor)."""
+        if question != "feedback":
+            raise InvalidArgument(f"unknown question {question!r} from a peer")
+        name, version, items = arguments
+        if self.monitor is None:
+            return [{"reason": NOT_REMEMBERED} for _ in items]
+        return await self.monitor.reasons(name, version, items)
 
     def monitoring_report(self: ModelService, name: str) -> dict[str, Any]:
         """Drift per version and feedback scores per version and route (``GET /v1/models/NAME/monitoring``)."""

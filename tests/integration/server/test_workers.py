@@ -63,6 +63,14 @@ def _worker_pids(server: ServerProcess) -> dict[int, int]:
     return slots
 
 
+def _gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie (after a clean exit, every thread has ended by then)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 def _run_dir(server: ServerProcess) -> Path:
     pid = next(iter(_worker_pids(server).values()))
     for entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
@@ -142,19 +150,19 @@ def test_a_killed_worker_is_restarted_and_replays_the_changes(workers: ServerPro
     assert requests.post(workers.url + "/v2/repository/models/digits_tflite/unload", timeout=30).status_code == 200
     before = _worker_pids(workers)
     os.kill(before[1], signal.SIGKILL)
+    # reaped by the supervisor: every thread gone, its sockets closed (its main thread is a zombie sooner)
+    _wait(lambda: "ended with signal SIGKILL" in workers.log(), "the supervisor noticed", workers, timeout=10)
     answered = [_predict(workers).status_code for _ in range(30)]  # the other worker serves meanwhile
     assert answered == [200] * 30
     _wait(lambda: workers.log().count("REST API on") == 3, "the restarted worker listening", workers)
     unloaded = _statuses(workers, "/v1/models/digits_tflite")
     assert unloaded == {404}, "the restarted worker serves a model the others unloaded"
-    assert "ended with signal SIGKILL" in workers.log()
 
 
 def test_sigterm_stops_every_worker_and_exits_zero(workers: ServerProcess) -> None:
     pids, run_dir = list(_worker_pids(workers).values()), _run_dir(workers)
     assert workers.stop() == 0
-    for pid in pids:
-        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    assert all(_gone(pid) for pid in pids)
     assert not run_dir.exists()
 
 
@@ -173,3 +181,23 @@ def test_ui_needs_one_worker(repository: Path, tmp_path: Path) -> None:
     server = ServerProcess(f"--model_repository={repository}", "--workers=2", "--ui", log_path=tmp_path / "ui.log")
     assert server.process.wait(60) == 1
     assert "--ui needs --workers=1" in server.log()
+
+
+def test_feedback_joins_answers_whichever_worker_gave_them(workers: ServerProcess) -> None:
+    body = {"instances": np.zeros((1, 8, 8, 1)).tolist()}
+    for n in range(40):  # a new connection each: both workers answer some
+        answer = requests.post(
+            workers.url + "/v1/models/digits_onnx:predict", json=body, timeout=10,
+            headers={"Connection": "close", "X-Request-Id": f"order-{n}"},
+        )  # fmt: skip
+        assert answer.status_code == 200
+    items = [{"request_id": f"order-{n}", "labels": [0]} for n in range(40)]
+    items.append({"request_id": "never-asked", "labels": [0]})
+    judged = requests.post(workers.url + "/v1/models/digits_onnx:feedback", json={"feedback": items}, timeout=30)
+    assert judged.status_code == 200, judged.text
+    assert judged.json()["matched"] == 40 and [u["request_id"] for u in judged.json()["unmatched"]] == ["never-asked"]
+    again = requests.post(workers.url + "/v1/models/digits_onnx:feedback", json={"feedback": items[:1]}, timeout=30)
+    assert again.json()["unmatched"][0]["reason"] == "a row of this answer already has feedback"
+    merged = _get(workers, "/monitoring/prometheus/metrics").text
+    rows = [r for r in merged.splitlines() if r.startswith('modelserve_feedback_rows_total{model="digits_onnx"')]
+    assert sum(float(r.rsplit(" ", 1)[1]) for r in rows) == 40, rows
