@@ -33,8 +33,8 @@ demo: $(MODELS)/.built
 	$(BIN)/modelserve examples demo $(MODELS)
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check src tests examples bench
-	$(BIN)/ruff format --check src tests examples bench
+	$(BIN)/ruff check src tests examples bench deploy
+	$(BIN)/ruff format --check src tests examples bench deploy
 	$(BIN)/lint-imports
 
 test: $(MODELS)/.built lint
