@@ -1,32 +1,40 @@
-"""``modelserve batch-predict``: predictions for files of records, on Beam's local runner or any Beam runner.
+"""``modelserve batch-predict``: predictions for files of records, on Beam (its local runner or any Beam runner)
+or on Spark (``--engine spark``: ``local[N]`` or a cluster's master).
 
     modelserve batch-predict --model models/digits_onnx --input 'models/digits_png/*.png' --output out/digits
     modelserve batch-predict --model http://127.0.0.1:8501/v1/models/digits_onnx --input data.jsonl --output out/p
     modelserve batch-predict --model models/multiply_five --input data.tfrecord --output out/m -- \\
         --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp
+    modelserve batch-predict --engine spark --master spark://HOST:7077 --model models/digits_onnx \\
+        --input 'data/*.jsonl' --key id --output out/p
 
-This module only declares arguments; Beam and the model's framework are imported when the command runs.
+This module only declares arguments; Beam or PySpark, and the model's framework, are imported when the
+command runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import os
 import sys
 from typing import Any
 
 FORMATS = ("jsonl", "csv", "tfrecord", "images")
+ENGINES = ("beam", "spark")
+SPARK_MASTER = "local[*]"
 
 
 def add_parser(commands: Any) -> None:
     """Register ``batch-predict`` on the ``modelserve`` sub-command parser."""
     parser = commands.add_parser(
         "batch-predict",
-        help="predict files of records with Apache Beam (local runner by default; Dataflow/Flink/Spark by flags)",
-        description="Run a model over files of records with Apache Beam's RunInference. Everything after '--' "
-        "is passed to Beam (e.g. -- --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/t).",
+        help="predict files of records with Apache Beam (local runner by default) or Spark (--engine spark)",
+        description="Run a model over files of records with Apache Beam's RunInference, or as a Spark job "
+        "(--engine spark --master local[N]|spark://HOST:PORT). With Beam, everything after '--' is passed to Beam "
+        "(e.g. -- --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/t).",
     )
     model = parser.add_argument_group("model")
     model.add_argument(
@@ -59,6 +67,11 @@ def add_parser(commands: Any) -> None:
     data.add_argument("--num_shards", type=int, default=0, help="output files (default: the runner decides)")
 
     run = parser.add_argument_group("run")
+    run.add_argument("--engine", choices=ENGINES, default="beam", help="beam (default) or spark")
+    run.add_argument("--master", help=f"Spark's master with --engine spark (default: {SPARK_MASTER})")
+    run.add_argument(
+        "--spark_conf", action="append", metavar="KEY=VALUE", help="a Spark setting with --engine spark (repeatable)"
+    )
     run.add_argument("--batch_size", type=int, default=64, help="largest batch per model call (default: 64)")
     run.add_argument("--min_batch_size", type=int, default=1)
     run.add_argument(
@@ -85,12 +98,23 @@ def _drop_beam_noise(record: logging.LogRecord) -> bool:
 
 def run_batch_predict(args: argparse.Namespace) -> int:
     """The command: plan (describe the model, match inputs), then run the pipeline and print the summary."""
+    from modelserve.errors import InvalidArgument
+
+    if args.engine == "spark":
+        from modelserve.batch.spark_engine import run_command
+
+        args.master = args.master or SPARK_MASTER
+        return run_command(args, functools.partial(make_job, args))
+    if args.master or args.spark_conf:
+        raise InvalidArgument(
+            "--master and --spark_conf are for --engine spark (Beam's own Spark runner takes "
+            "-- --runner=SparkRunner --spark_master_url=spark://HOST:PORT)"
+        )
     logging.getLogger().addFilter(_drop_beam_noise)
-    from modelserve.batch.pipeline import BatchPredictJob, check_inputs, default_format, run_job
+    from modelserve.batch.pipeline import check_inputs, default_format, run_job
     from modelserve.batch.progress import ProgressDisplay, stderr_to_file
     from modelserve.batch.remote import ServerModelHandler
     from modelserve.batch.runners import is_local, pipeline_options, runner_name, runner_problems, uses_worker_processes
-    from modelserve.errors import InvalidArgument
 
     options = pipeline_options(args.beam_args, args.workers)
     problems = runner_problems(options)
@@ -101,19 +125,7 @@ def run_batch_predict(args: argparse.Namespace) -> int:
     fmt = args.format or default_format(matched)
     handler = make_handler(args)
     info = handler.describe()
-    job = BatchPredictJob(
-        inputs=tuple(args.input),
-        format=fmt,
-        output=args.output,
-        output_format=args.output_format,
-        dead_letters=args.dead_letters,
-        key_field=args.key,
-        outputs=tuple(n.strip() for n in args.outputs.split(",") if n.strip()) if args.outputs else None,
-        include_inputs=args.include_inputs,
-        image_scale=args.image_scale,
-        image_resample=args.image_resample,
-        num_shards=args.num_shards,
-    )
+    job = make_job(args, fmt)
     for name in job.outputs or ():
         info.output(name)
     if args.dry_run:
@@ -135,6 +147,25 @@ def run_batch_predict(args: argparse.Namespace) -> int:
     if local and uses_worker_processes(options):
         print(f"  Beam's worker logs: {args.output}-beam.log")
     return 0
+
+
+def make_job(args: argparse.Namespace, fmt: str) -> Any:
+    """The :class:`~modelserve.batch.job.BatchPredictJob` the data flags describe, for either engine."""
+    from modelserve.batch.job import BatchPredictJob
+
+    return BatchPredictJob(
+        inputs=tuple(args.input),
+        format=fmt,
+        output=args.output,
+        output_format=args.output_format,
+        dead_letters=args.dead_letters,
+        key_field=args.key,
+        outputs=tuple(n.strip() for n in args.outputs.split(",") if n.strip()) if args.outputs else None,
+        include_inputs=args.include_inputs,
+        image_scale=args.image_scale,
+        image_resample=args.image_resample,
+        num_shards=args.num_shards,
+    )
 
 
 def make_handler(args: argparse.Namespace) -> Any:

@@ -18,11 +18,9 @@ predictions. Counters (namespace :data:`NAMESPACE`) give the summary's exact tot
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
@@ -32,48 +30,26 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 
 from modelserve.batch.info import ModelInfo
 from modelserve.batch.io import FAILED, ReadRecords, parquet_schema, write_jsonl, write_parquet
+from modelserve.batch.job import COUNTER_NAMES, OUTPUT_FORMATS, BatchPredictJob, Summary, default_format
 from modelserve.batch.progress import CountProgress
 from modelserve.batch.records import Decoder, RecordId, dead_letter, output_record
 from modelserve.errors import InvalidArgument, ServingError
 
+__all__ = [
+    "NAMESPACE",
+    "OUTPUT_FORMATS",
+    "BatchPredictJob",
+    "Summary",
+    "build_pipeline",
+    "check_inputs",
+    "default_format",
+    "read_counters",
+    "run_job",
+]
+
 NAMESPACE = "modelserve.batch_predict"
-OUTPUT_FORMATS = ("jsonl", "parquet")
 
-_COUNTER_NAMES = ("read", "failed_read", "failed_decode", "predicted", "failed_predict", "rerun_alone")
-_COUNTERS = {name: Metrics.counter(NAMESPACE, name) for name in _COUNTER_NAMES}
-
-
-@dataclass(frozen=True)
-class BatchPredictJob:
-    """What to read, how to decode it, and where results and dead letters go.
-
-    ``outputs`` keeps only some model outputs; ``include_inputs`` writes each record's model inputs next to
-    its outputs (like TF Serving's PredictionLog). ``dead_letters`` defaults to ``OUTPUT-dead-letters``.
-    ``num_shards=0`` lets the runner choose how many output files to write.
-    """
-
-    inputs: tuple[str, ...]
-    format: str
-    output: str
-    output_format: str = "jsonl"
-    dead_letters: str | None = None
-    key_field: str | None = None
-    outputs: tuple[str, ...] | None = None
-    include_inputs: bool = False
-    image_scale: float | None = None
-    image_resample: str = "box"
-    num_shards: int = 0
-    isolate_failures: bool = True
-
-    def __post_init__(self) -> None:
-        if self.output_format not in OUTPUT_FORMATS:
-            raise InvalidArgument(f"unknown output format {self.output_format!r}; use jsonl or parquet")
-        if not self.inputs:
-            raise InvalidArgument("no input files given")
-
-    @property
-    def dead_letter_prefix(self) -> str:
-        return self.dead_letters or f"{self.output}-dead-letters"
+_COUNTERS = {name: Metrics.counter(NAMESPACE, name) for name in COUNTER_NAMES}
 
 
 class _Decode(beam.DoFn):
@@ -207,46 +183,6 @@ def build_pipeline(
     return {"predictions": outputs, "dead_letters": failures}
 
 
-@dataclass
-class Summary:
-    """The totals of a finished run (from Beam's counters) and where the files are."""
-
-    counters: dict[str, int]
-    seconds: float
-    output: str
-    dead_letters: str
-    output_format: str = "jsonl"
-
-    @property
-    def records_in(self) -> int:
-        return self.counters.get("read", 0)
-
-    @property
-    def records_out(self) -> int:
-        return self.counters.get("predicted", 0)
-
-    @property
-    def failed(self) -> int:
-        return sum(self.counters.get(n, 0) for n in ("failed_read", "failed_decode", "failed_predict"))
-
-    @property
-    def throughput(self) -> float:
-        return self.records_out / self.seconds if self.seconds > 0 else 0.0
-
-    def text(self) -> str:
-        c = self.counters
-        lines = [
-            f"batch-predict: {self.records_in} records in, {self.records_out} predictions out, {self.failed} failed "
-            f"(read {c.get('failed_read', 0)}, decode {c.get('failed_decode', 0)}, "
-            f"predict {c.get('failed_predict', 0)}) in {self.seconds:.1f} s: {self.throughput:.0f} records/s",
-            f"  predictions:  {self.output}-?????-of-?????.{self.output_format}",
-            f"  dead letters: {self.dead_letters}-?????-of-?????.jsonl (each with its reason)",
-        ]
-        if c.get("rerun_alone"):
-            lines.append(f"  {c['rerun_alone']} records of failed batches were run again one by one")
-        return "\n".join(lines)
-
-
 def run_job(
     job: BatchPredictJob,
     handler: ModelHandler,
@@ -267,7 +203,7 @@ def run_job(
 
 def read_counters(result: Any) -> dict[str, int]:
     """This pipeline's counters, summed over steps (committed values; attempted where a runner has no others)."""
-    totals = dict.fromkeys(_COUNTER_NAMES, 0)
+    totals = dict.fromkeys(COUNTER_NAMES, 0)
     for counter in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
         value = counter.committed if counter.committed is not None else counter.attempted
         totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + int(value or 0)
@@ -288,14 +224,3 @@ def check_inputs(patterns: Sequence[str]) -> list[str]:
             raise InvalidArgument(f"no input files match {pattern}")
         found.extend(matched)
     return found
-
-
-def default_format(paths: Sequence[str]) -> str:
-    """The format the matched files' names suggest, or InvalidArgument asking for ``--format``."""
-    from modelserve.batch.records import format_for
-
-    formats = {format_for(p) for p in paths}
-    if len(formats) == 1 and None not in formats:
-        return formats.pop()
-    names = ", ".join(sorted({os.path.splitext(p)[1] or p for p in paths})[:5])
-    raise InvalidArgument(f"cannot tell the input format from the file names ({names}); give --format")

@@ -31,74 +31,29 @@ Counters (namespace :data:`REMOTE_NAMESPACE`): ``requests``, ``retries``, ``fail
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RateLimitExceeded, RemoteModelHandler
 
-from modelserve.batch.client_errors import is_retryable
+from modelserve.batch.clients import MAX_RETRY_AFTER_SECS, RetryPolicy, make_client, send_with_retries, typed_inputs
 from modelserve.batch.handler import batch_bytes, results, with_batch_size_one
 from modelserve.batch.info import ModelInfo
-from modelserve.batch.rest_client import RemoteClient, TfsRestClient, V2RestClient
-from modelserve.batch.rows import Row, fit_batch, stack_rows
-from modelserve.batch.targets import ServerTarget, parse_target
-from modelserve.errors import InvalidArgument, ServingError
-from modelserve.serving.inputs import convert
-from modelserve.types import DEFAULT_SIGNATURE, Signature, TensorSpec
+from modelserve.batch.rest_client import RemoteClient
+from modelserve.batch.rows import Row, stack_rows
+from modelserve.batch.targets import parse_target
+from modelserve.errors import InvalidArgument
+from modelserve.types import DEFAULT_SIGNATURE
+
+__all__ = ["MAX_RETRY_AFTER_SECS", "REMOTE_NAMESPACE", "RetryPolicy", "ServerModelHandler", "make_client"]
 
 REMOTE_NAMESPACE = "BeamML_modelserve_remote"
-
-#: The longest ``Retry-After`` a server can impose on one retry.
-MAX_RETRY_AFTER_SECS = 60.0
 
 _REQUESTS = Metrics.counter(REMOTE_NAMESPACE, "requests")
 _RETRIES = Metrics.counter(REMOTE_NAMESPACE, "retries")
 _FAILED = Metrics.counter(REMOTE_NAMESPACE, "failed_requests")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How a batch is re-sent after a retryable failure.
-
-    Attempt ``n`` (from 1) waits ``min(max_backoff_secs, initial_backoff_secs * multiplier ** (n - 1))``,
-    spread by ``± jitter`` (a fraction), or the server's ``Retry-After`` when that is longer (up to
-    :data:`MAX_RETRY_AFTER_SECS`). At most ``max_attempts`` attempts, and none that would start after
-    ``deadline_secs`` from the first one.
-    """
-
-    max_attempts: int = 8
-    initial_backoff_secs: float = 0.2
-    max_backoff_secs: float = 10.0
-    multiplier: float = 2.0
-    jitter: float = 0.25
-    deadline_secs: float | None = 120.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise InvalidArgument(f"max_attempts must be at least 1, got {self.max_attempts}")
-        if self.initial_backoff_secs < 0 or self.max_backoff_secs < 0 or self.multiplier < 1:
-            raise InvalidArgument("backoff times must be >= 0 and the multiplier >= 1")
-
-    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
-        base = min(self.max_backoff_secs, self.initial_backoff_secs * self.multiplier ** (attempt - 1))
-        wait = max(0.0, base + base * self.jitter * (2 * (rng or random).random() - 1))
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, MAX_RETRY_AFTER_SECS))
-        return wait
-
-
-def make_client(target: ServerTarget, timeout_secs: float) -> RemoteClient:
-    """The client for the target's transport and protocol."""
-    if target.transport == "rest":
-        return (TfsRestClient if target.protocol == "tfs" else V2RestClient)(target, timeout_secs)
-    from modelserve.batch.grpc_client import TfsGrpcClient, V2GrpcClient
-
-    return (TfsGrpcClient if target.protocol == "tfs" else V2GrpcClient)(target, timeout_secs)
 
 
 class ServerModelHandler(RemoteModelHandler[Row, PredictionResult, RemoteClient]):
@@ -168,7 +123,7 @@ class ServerModelHandler(RemoteModelHandler[Row, PredictionResult, RemoteClient]
         self, batch: Sequence[Row], model: RemoteClient, inference_args: dict[str, Any] | None = None
     ) -> Iterable[PredictionResult]:
         info = model.describe(self._signature)
-        inputs = _typed_inputs(info, stack_rows(list(batch), info.input_names), len(batch))
+        inputs = typed_inputs(info, stack_rows(list(batch), info.input_names), len(batch))
         model_id, outputs = self._send(model, inputs)
         return results(batch, outputs, model_id, self._outputs)
 
@@ -186,28 +141,17 @@ class ServerModelHandler(RemoteModelHandler[Row, PredictionResult, RemoteClient]
 
     def _send(self, client: RemoteClient, inputs: dict[str, np.ndarray]) -> tuple[str, dict[str, np.ndarray]]:
         """One batch, retried per :attr:`retry`. Attempts after the first pass the throttler again."""
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            if attempt > 1:
-                self.throttler.throttle()
-            _REQUESTS.inc()
-            try:
-                return client.predict(self._signature, inputs)
-            except ServingError as exc:
-                delay = self.retry.delay(attempt, getattr(exc, "retry_after", None))
-                deadline = self.retry.deadline_secs
-                out_of_time = deadline is not None and time.monotonic() - started + delay > deadline
-                if not is_retryable(exc) or attempt >= self.retry.max_attempts or out_of_time:
-                    _FAILED.inc()
-                    if attempt > 1:
-                        exc.message = f"{exc.message} (gave up after {attempt} attempts)"
-                        exc.args = (exc.message,)
-                    raise
-                _RETRIES.inc()
-                self.logger.warning("retrying in %.2f s (attempt %d): %s", delay, attempt, exc.message)
-                time.sleep(delay)
+        return send_with_retries(
+            client,
+            self._signature,
+            inputs,
+            self.retry,
+            before_retry=self.throttler.throttle,
+            on_attempt=_REQUESTS.inc,
+            on_retry=_RETRIES.inc,
+            on_give_up=_FAILED.inc,
+            logger=self.logger,
+        )
 
     def describe(self) -> ModelInfo:
         """Ask the server, once, what the signature takes and returns (for planning a pipeline)."""
@@ -223,10 +167,3 @@ class ServerModelHandler(RemoteModelHandler[Row, PredictionResult, RemoteClient]
 
     def __repr__(self) -> str:
         return f"ServerModelHandler({self.target.url()!r}, signature={self._signature!r})"
-
-
-def _typed_inputs(info: ModelInfo, stacked: dict[str, Any], count: int) -> dict[str, np.ndarray]:
-    """Inputs converted to the server's declared dtypes (V2 servers do not convert: FP64 is not FP32)."""
-    signature = Signature.from_specs(info.signature, [TensorSpec(t.name, t.dtype, t.shape) for t in info.inputs], [])
-    fitted = fit_batch(info, stacked, count)
-    return {name: convert(spec, fitted[name]) for name, spec in signature.inputs.items()}  # stacked by input name
