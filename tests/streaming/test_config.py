@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from modelserve.errors import InvalidArgument, NotFound
-from modelserve.streaming.config import ModelSource, WorkerConfig, resolve_model
+from modelserve.streaming.config import KafkaConfig, ModelSource, WorkerConfig, parse_client_config, resolve_model
 
 
 def test_defaults_name_the_output_streams_after_the_input():
@@ -53,3 +53,34 @@ def test_model_paths_resolve_to_a_version(tmp_path: Path):
         resolve_model(tmp_path / "missing")
     with pytest.raises(NotFound, match="not under a version folder 2"):
         resolve_model(loose, 2)
+
+
+def test_kafka_defaults_name_the_output_topics_after_the_input():
+    config = KafkaConfig(bootstrap="h:9092", topic="jobs", group="g", consumer="c")
+    assert (config.output_topic, config.dead_letter_topic, config.poll_ms, config.max_in_flight) == (
+        "jobs.results", "jobs.dead", 100, 256,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"topic": ""}, "--topic must not be empty"),
+        ({"bootstrap": ""}, "--kafka must not be empty"),
+        ({"read_count": 0}, "--read-count must be at least 1"),
+        ({"commit_interval_ms": 0}, "--commit-interval-ms must be at least 1"),
+        ({"dead_letter_topic": "jobs.results"}, "three different topics"),
+        ({"output_topic": "jobs:results"}, "'jobs:results' is not a Kafka topic name"),
+        ({"client_config": (("group.id", "x"), ("linger.ms", "1"))}, "--kafka-config cannot set group.id"),
+    ],
+)
+def test_bad_kafka_settings_are_refused(changes: dict, message: str):
+    settings = {"bootstrap": "h:9092", "topic": "jobs", "group": "g", "consumer": "c", **changes}
+    with pytest.raises(InvalidArgument, match=message):
+        KafkaConfig(**settings)
+
+
+def test_kafka_client_settings_parse_in_order():
+    assert parse_client_config(["a=1", " b =x=y", "a=2"]) == (("a", "1"), ("b", "x=y"), ("a", "2"))
+    with pytest.raises(InvalidArgument, match="KEY=VALUE"):
+        parse_client_config(["=1"])

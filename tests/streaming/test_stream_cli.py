@@ -59,3 +59,76 @@ def test_batching_flags_override_the_parameters_file(tmp_path: Path):
     assert (both.max_batch_size, both.batch_timeout_micros, both.allowed_batch_sizes, both.num_batch_threads) == (
         8, 1000, (), 2,
     )  # fmt: skip
+
+
+def test_declaring_the_command_imports_no_kafka_client():
+    code = "import sys, modelserve.cli; modelserve.cli.build_parser(); print(' '.join(sorted(sys.modules)))"
+    modules = set(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    )
+    assert not {"confluent_kafka", "modelserve.streaming.kafka_worker", "modelserve.streaming.kafka_io"} & modules
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--group", "g"], "error: name the input: --stream KEY (Redis Streams), or --kafka BOOTSTRAP --topic IN"),
+        (["--kafka", "h:9092", "--group", "g"], "error: name the input: --kafka BOOTSTRAP --topic IN"),
+        (
+            ["--kafka", "h:9092", "--topic", "t", "--stream", "s", "--claim-idle-ms", "9", "--group", "g"],
+            "error: --stream, --claim-idle-ms: for Redis (--redis) only; this worker uses Kafka",
+        ),
+        (
+            ["--stream", "s", "--topic", "t", "--kafka-config", "a=b", "--group", "g"],
+            "error: --topic, --kafka-config: for Kafka (--kafka) only; this worker uses Redis",
+        ),
+        (
+            ["--kafka", "h:9092", "--topic", "t", "--group", "g", "--kafka-config", "linger.ms"],
+            "error: --kafka-config takes KEY=VALUE (a librdkafka setting), got 'linger.ms'",
+        ),
+        (
+            ["--kafka", "h:9092", "--topic", "t", "--group", "g", "--kafka-config", "enable.auto.commit=true"],
+            "error: --kafka-config cannot set enable.auto.commit: the worker sets it",
+        ),
+        (
+            ["--kafka", "h:9092", "--topic", "t", "--group", "g", "--output-topic", "t"],
+            "error: the input, output and dead-letter topics must be three different topics",
+        ),
+        (["--kafka", "h:9092", "--topic", "t", "--group", "g"], "error: name the model: --model PATH, or "
+         "--model-repository DIR --model-name NAME"),
+    ],
+)  # fmt: skip
+def test_the_backend_is_chosen_by_its_flags_and_the_other_ones_are_refused(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture
+):
+    assert main(["stream", "--log-level", "error", *argv]) == 1
+    assert capsys.readouterr().err.strip() == message
+
+
+def test_redis_and_kafka_exclude_each_other(capsys: pytest.CaptureFixture):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["stream", "--redis", "redis://h", "--kafka", "h:9092", "--group", "g"])
+    assert exit_info.value.code == 2
+    assert "argument --kafka: not allowed with argument --redis" in capsys.readouterr().err
+
+
+def test_kafka_flags_make_a_kafka_config_with_its_own_defaults():
+    from modelserve.streaming.cli import _config
+    from modelserve.streaming.config import KafkaConfig, WorkerConfig
+
+    def config(*flags: str):
+        return _config(build_parser().parse_args(["stream", "--group", "g", "--consumer", "c", *flags]))
+
+    kafka = config("--kafka", "h:9092", "--topic", "in", "--kafka-config", "consumer.session.timeout.ms=6000")
+    assert isinstance(kafka, KafkaConfig)
+    assert (kafka.bootstrap, kafka.topic, kafka.output_topic, kafka.dead_letter_topic) == (
+        "h:9092", "in", "in.results", "in.dead",
+    )  # fmt: skip
+    assert (kafka.poll_ms, kafka.commit_interval_ms, kafka.client_config) == (
+        100, 1000, (("consumer.session.timeout.ms", "6000"),),
+    )  # fmt: skip
+    redis = config("--stream", "in", "--block-ms", "50")
+    assert isinstance(redis, WorkerConfig)
+    assert (redis.redis_url, redis.block_ms, redis.claim_idle_ms, redis.max_deliveries, redis.start_id) == (
+        "redis://127.0.0.1:6379/0", 50, 30_000, 5, "0",
+    )  # fmt: skip

@@ -1,9 +1,13 @@
 """``modelserve stream``: run one streaming worker until SIGTERM or SIGINT (then drain and exit 0).
 
     modelserve stream --redis redis://127.0.0.1:6379/0 --stream digits:in --group digits --model models/digits_onnx
+    modelserve stream --kafka 127.0.0.1:9092 --topic digits.in --group digits --model models/digits_onnx
 
-:func:`add_parser` only declares arguments; the model, the framework and ``redis`` are imported when the
-command runs. Exit status: 0 after a clean drain, 1 for an error (``error: ...``) or an unfinished drain.
+One backend per worker: Redis Streams (``--redis``, the default; ``--stream``) or Kafka (``--kafka``;
+``--topic``); flags of the other backend are refused with a one-line error (:func:`backend_of`).
+:func:`add_parser` only declares arguments; the model, the framework, ``redis`` and ``confluent_kafka`` are
+imported when the command runs. Exit status: 0 after a clean drain, 1 for an error (``error: ...``) or an
+unfinished drain.
 """
 
 from __future__ import annotations
@@ -22,20 +26,30 @@ from modelserve.types import DEFAULT_SIGNATURE
 
 log = logging.getLogger("modelserve.stream")
 
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+#: Flags of one backend only (argparse destinations), refused with the other.
+REDIS_ONLY = ("redis", "stream", "start_id", "output_stream", "dead_letter_stream", "output_maxlen",
+              "claim_idle_ms", "claim_interval_ms", "max_deliveries")  # fmt: skip
+KAFKA_ONLY = ("kafka", "topic", "output_topic", "dead_letter_topic", "commit_interval_ms", "kafka_config")
+
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "stream",
-        help="predict on a Redis Stream in a consumer group (results and dead letters to streams)",
-        description="Consume a Redis Stream in a consumer group, predict in dynamic micro-batches, write each "
-        "result to an output stream and acknowledge it. See docs/streaming.md for the entry format.",
+        help="predict on a Redis Stream or Kafka topic in a consumer group (results and dead letters out)",
+        description="Consume a Redis Stream (--redis) or a Kafka topic (--kafka) in a consumer group, predict in "
+        "dynamic micro-batches, write each result to an output stream or topic, then acknowledge or commit the "
+        "input. See docs/streaming.md for the entry and record formats.",
     )
     add = parser.add_argument
-    add("--redis", default="redis://127.0.0.1:6379/0", help="Redis URL [redis://127.0.0.1:6379/0]")
-    add("--stream", required=True, help="input stream key")
+    backend = parser.add_mutually_exclusive_group()
+    backend.add_argument("--redis", default=None, help=f"Redis URL: consume a Redis Stream [{DEFAULT_REDIS}]")
+    backend.add_argument("--kafka", default=None, metavar="BOOTSTRAP", help="Kafka bootstrap servers host:port[,...]")
+    add("--stream", help="Redis: input stream key")
+    add("--topic", help="Kafka: input topic (it must exist)")
     add("--group", required=True, help="consumer group (created when missing); workers in one group share entries")
     add("--consumer", default=None, help="this worker's name in the group, unique per worker [<hostname>-<pid>]")
-    add("--start-id", default="0", help="where a new group starts: 0 (the whole stream) or $ (new entries) [0]")
+    add("--start-id", default=None, help="Redis: where a new group starts: 0 (the whole stream) or $ (new entries) [0]")
     model = parser.add_argument_group("model")
     model.add_argument("--model", help="model base path (latest version), version folder, or model file")
     model.add_argument("--model-repository", help="with --model-name: the model is <repository>/<name>")
@@ -46,9 +60,11 @@ def add_parser(commands: Any) -> None:
     model.add_argument("--signature", default=DEFAULT_SIGNATURE, help=f"default signature [{DEFAULT_SIGNATURE}]")
     model.add_argument("--intra-op-threads", type=int, default=0, help="framework threads per model call [its default]")
     out = parser.add_argument_group("output")
-    out.add_argument("--output-stream", default="", help="results stream [<stream>:results]")
-    out.add_argument("--dead-letter-stream", default="", help="poison entries, with the reason [<stream>:dead]")
-    out.add_argument("--output-maxlen", type=int, default=0, help="trim the results stream to about N entries [0: off]")
+    out.add_argument("--output-stream", default=None, help="Redis: results stream [<stream>:results]")
+    out.add_argument("--dead-letter-stream", default=None, help="Redis: poison entries, with why [<stream>:dead]")
+    out.add_argument("--output-maxlen", type=int, default=None, help="Redis: trim results to about N entries [0: off]")
+    out.add_argument("--output-topic", default=None, help="Kafka: results topic [<topic>.results]")
+    out.add_argument("--dead-letter-topic", default=None, help="Kafka: poison records, with why [<topic>.dead]")
     batching = parser.add_argument_group("batching (TF Serving's parameters; flags override the file)")
     batching.add_argument("--batching-parameters-file", help="TF Serving's BatchingParameters text file")
     batching.add_argument("--max-batch-size", type=int, help="rows per model call [1000]")
@@ -57,10 +73,15 @@ def add_parser(commands: Any) -> None:
     flow = parser.add_argument_group("flow control and recovery")
     flow.add_argument("--read-count", type=int, default=64, help="entries per read at most [64]")
     flow.add_argument("--max-in-flight", type=int, default=256, help="entries read and not yet acknowledged [256]")
-    flow.add_argument("--block-ms", type=int, default=1000, help="how long a read waits for new entries [1000]")
-    flow.add_argument("--claim-idle-ms", type=int, default=30_000, help="claim entries idle this long [30000]")
-    flow.add_argument("--claim-interval-ms", type=int, default=0, help="claim and refresh this often [idle/3, <= 5000]")
-    flow.add_argument("--max-deliveries", type=int, default=5, help="dead-letter entries delivered more often [5]")
+    flow.add_argument("--block-ms", type=int, default=None, help="how long a read waits [Redis 1000, Kafka 100]")
+    flow.add_argument("--claim-idle-ms", type=int, default=None, help="Redis: claim entries idle this long [30000]")
+    flow.add_argument("--claim-interval-ms", type=int, default=None, help="Redis: claim, refresh [idle/3, <= 5000]")
+    flow.add_argument("--max-deliveries", type=int, default=None, help="Redis: dead-letter entries read more [5]")
+    flow.add_argument("--commit-interval-ms", type=int, default=None, help="Kafka: commit offsets this often [1000]")
+    flow.add_argument(
+        "--kafka-config", action="append", metavar="KEY=VALUE",
+        help="Kafka: a librdkafka setting for both clients (consumer.KEY / producer.KEY: one); repeatable",
+    )  # fmt: skip
     flow.add_argument("--drain-timeout", type=float, default=30.0, help="seconds to finish in-flight on SIGTERM [30]")
     ops = parser.add_argument_group("operations")
     ops.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port [0: off]")
@@ -95,22 +116,58 @@ def _batching(args: argparse.Namespace) -> Any:
     return dataclasses.replace(config, **overrides)
 
 
+def backend_of(args: argparse.Namespace) -> str:
+    """``redis`` or ``kafka``, after checking that the flags given belong to it (InvalidArgument if not)."""
+    backend = "kafka" if args.kafka is not None else "redis"
+    foreign = REDIS_ONLY if backend == "kafka" else KAFKA_ONLY
+    given = [f"--{name.replace('_', '-')}" for name in foreign if getattr(args, name) is not None]
+    if given:
+        other = "Redis (--redis)" if backend == "kafka" else "Kafka (--kafka)"
+        raise InvalidArgument(f"{', '.join(given)}: for {other} only; this worker uses {backend.capitalize()}")
+    if backend == "kafka" and not args.topic:
+        raise InvalidArgument("name the input: --kafka BOOTSTRAP --topic IN")
+    if backend == "redis" and not args.stream:
+        raise InvalidArgument("name the input: --stream KEY (Redis Streams), or --kafka BOOTSTRAP --topic IN")
+    return backend
+
+
+def _config(args: argparse.Namespace) -> Any:
+    """The worker's validated settings (WorkerConfig or KafkaConfig), Redis-only or Kafka-only defaults filled."""
+    from modelserve.streaming.config import KafkaConfig, WorkerConfig, default_consumer, parse_client_config
+
+    def given(value: Any, default: Any) -> Any:
+        return default if value is None else value
+
+    common = {
+        "group": args.group, "consumer": args.consumer or default_consumer(), "signature": args.signature,
+        "read_count": args.read_count, "max_in_flight": args.max_in_flight, "drain_timeout": args.drain_timeout,
+        "batching": _batching(args),
+    }  # fmt: skip
+    if backend_of(args) == "kafka":
+        return KafkaConfig(
+            bootstrap=args.kafka, topic=args.topic, output_topic=args.output_topic or "",
+            dead_letter_topic=args.dead_letter_topic or "", poll_ms=given(args.block_ms, 100),
+            commit_interval_ms=given(args.commit_interval_ms, 1000),
+            client_config=parse_client_config(args.kafka_config), **common,
+        )  # fmt: skip
+    return WorkerConfig(
+        redis_url=given(args.redis, DEFAULT_REDIS), stream=args.stream, output_stream=args.output_stream or "",
+        dead_letter_stream=args.dead_letter_stream or "", output_maxlen=given(args.output_maxlen, 0),
+        start_id=given(args.start_id, "0"), block_ms=given(args.block_ms, 1000),
+        claim_idle_ms=given(args.claim_idle_ms, 30_000), claim_interval_ms=given(args.claim_interval_ms, 0),
+        max_deliveries=given(args.max_deliveries, 5), **common,
+    )  # fmt: skip
+
+
 def run_command(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     from modelserve.runtimes import registry
     from modelserve.runtimes.base import RuntimeOptions
-    from modelserve.streaming.config import WorkerConfig, default_consumer, resolve_model
+    from modelserve.streaming.config import resolve_model
 
-    config = WorkerConfig(
-        redis_url=args.redis, stream=args.stream, group=args.group, consumer=args.consumer or default_consumer(),
-        output_stream=args.output_stream, dead_letter_stream=args.dead_letter_stream,
-        output_maxlen=args.output_maxlen, signature=args.signature, start_id=args.start_id,
-        read_count=args.read_count, max_in_flight=args.max_in_flight, block_ms=args.block_ms,
-        claim_idle_ms=args.claim_idle_ms, claim_interval_ms=args.claim_interval_ms,
-        max_deliveries=args.max_deliveries, drain_timeout=args.drain_timeout, batching=_batching(args),
-    )  # fmt: skip
+    config = _config(args)
     source = resolve_model(_model_path(args), args.model_version)
     stopping: list[int] = []
     previous = {s: signal.signal(s, lambda n, _f: stopping.append(n)) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -134,8 +191,8 @@ async def _serve(config: Any, runtime: Any, source: Any, args: argparse.Namespac
     from modelserve.config import DispatchOptions
     from modelserve.metrics.collectors import ServingMetrics
     from modelserve.serving.service import ModelService
+    from modelserve.streaming.config import KafkaConfig
     from modelserve.streaming.metrics import StreamMetrics
-    from modelserve.streaming.redis_worker import StreamWorker
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -144,7 +201,8 @@ async def _serve(config: Any, runtime: Any, source: Any, args: argparse.Namespac
     if stopping:
         stop.set()
     serving_metrics = ServingMetrics()
-    metrics = StreamMetrics(serving_metrics.registry)
+    kafka = isinstance(config, KafkaConfig)
+    metrics = StreamMetrics(serving_metrics.registry, backend="kafka" if kafka else "redis")
     if args.metrics_port:
         metrics.serve(args.metrics_port, args.metrics_host)
         log.info("metrics on http://%s:%d/metrics", args.metrics_host, args.metrics_port)
@@ -155,9 +213,13 @@ async def _serve(config: Any, runtime: Any, source: Any, args: argparse.Namespac
         batching=config.batching, graceful_shutdown_seconds=config.drain_timeout,
     )  # fmt: skip
     service = ModelService.local(runtime, source.name, source.version or 1, options, serving_metrics)
-    drained = await StreamWorker(config, service, source, metrics).run(stop)
+    if kafka:
+        from modelserve.streaming.kafka_worker import KafkaStreamWorker as Worker
+    else:
+        from modelserve.streaming.redis_worker import StreamWorker as Worker  # type: ignore[assignment]
+    drained = await Worker(config, service, source, metrics).run(stop)
     service.dispatcher.stop()
-    log.info("stopped%s", "" if drained else " with entries left pending")
+    log.info("stopped%s", "" if drained else " with entries left pending (or records uncommitted)")
     return 0 if drained else 1
 
 

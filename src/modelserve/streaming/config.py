@@ -1,6 +1,7 @@
 """Settings of one streaming worker, validated once, and which model file or folder it serves.
 
 config = WorkerConfig(redis_url="redis://127.0.0.1:6379/0", stream="jobs", group="digits", consumer="w1")
+config = KafkaConfig(bootstrap="127.0.0.1:9092", topic="jobs", group="digits", consumer="w1")
 source = resolve_model(Path("models/digits_onnx"))   # -> ModelSource(path=.../1, name="digits_onnx", version=1)
 """
 
@@ -77,6 +78,72 @@ class WorkerConfig:
                 f"--claim-interval-ms ({self.claim_interval_ms}) must be less than half of --claim-idle-ms "
                 f"({self.claim_idle_ms}): it is also how often live entries are refreshed"
             )
+
+
+#: librdkafka settings the worker owns (its delivery contract depends on them); --kafka-config cannot set them.
+KAFKA_OWNED_SETTINGS = frozenset({"bootstrap.servers", "group.id", "enable.auto.commit", "enable.auto.offset.store"})
+_TOPIC_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    """Everything a :class:`~modelserve.streaming.kafka_worker.KafkaStreamWorker` needs besides the model.
+
+    Limits: at most ``max_in_flight`` records are read and not yet answered and delivered (the consumer's
+    partitions are paused while it is full); one poll takes at most ``read_count``. Offsets are committed every
+    ``commit_interval_ms`` (and on revoke and drain), only up to the first record not yet finished. ``poll_ms``:
+    how long a poll waits for a record; also the longest a SIGTERM waits for one. ``client_config``: more
+    librdkafka settings for the consumer and producer (security, timeouts), except ``KAFKA_OWNED_SETTINGS``.
+    """
+
+    bootstrap: str
+    topic: str
+    group: str
+    consumer: str = field(default_factory=default_consumer)
+    output_topic: str = ""  # "" -> "<topic>.results"
+    dead_letter_topic: str = ""  # "" -> "<topic>.dead"
+    signature: str = DEFAULT_SIGNATURE
+    read_count: int = 64
+    max_in_flight: int = 256
+    poll_ms: int = 100
+    commit_interval_ms: int = 1000
+    drain_timeout: float = 30.0
+    client_config: tuple[tuple[str, str], ...] = ()
+    batching: BatchingConfig = field(default_factory=BatchingConfig)
+
+    def __post_init__(self) -> None:
+        for name, flag in (("bootstrap", "kafka"), ("topic", "topic"), ("group", "group"), ("consumer", "consumer")):
+            if not getattr(self, name):
+                raise InvalidArgument(f"--{flag} must not be empty")
+        for name in ("read_count", "max_in_flight", "poll_ms", "commit_interval_ms"):
+            if getattr(self, name) < 1:
+                raise InvalidArgument(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.drain_timeout <= 0:
+            raise InvalidArgument("--drain-timeout must be > 0")
+        if not self.output_topic:
+            object.__setattr__(self, "output_topic", f"{self.topic}.results")
+        if not self.dead_letter_topic:
+            object.__setattr__(self, "dead_letter_topic", f"{self.topic}.dead")
+        topics = (self.topic, self.output_topic, self.dead_letter_topic)
+        for topic in topics:
+            if len(topic) > 249 or not set(topic) <= _TOPIC_CHARACTERS or topic in (".", ".."):
+                raise InvalidArgument(f"{topic!r} is not a Kafka topic name (up to 249 of a-z A-Z 0-9 . _ -)")
+        if len(set(topics)) != 3:
+            raise InvalidArgument("the input, output and dead-letter topics must be three different topics")
+        owned = sorted(KAFKA_OWNED_SETTINGS & {name for name, _ in self.client_config})
+        if owned:
+            raise InvalidArgument(f"--kafka-config cannot set {', '.join(owned)}: the worker sets it")
+
+
+def parse_client_config(items: list[str] | None) -> tuple[tuple[str, str], ...]:
+    """``--kafka-config KEY=VALUE`` items as pairs, in order (a later one wins). Raises InvalidArgument."""
+    pairs = []
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InvalidArgument(f"--kafka-config takes KEY=VALUE (a librdkafka setting), got {item!r}")
+        pairs.append((name.strip(), value))
+    return tuple(pairs)
 
 
 @dataclass(frozen=True)

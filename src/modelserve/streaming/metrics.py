@@ -17,9 +17,13 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 
 
 class StreamMetrics:
-    """The stream's metrics, registered in ``registry`` (the local serving core's, or a new one)."""
+    """The stream's metrics, registered in ``registry`` (the local serving core's, or a new one).
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    ``backend`` (``redis`` or ``kafka``) names the broker-error counter: ``modelserve_stream_<backend>_errors``
+    (:attr:`errors`; :attr:`redis_errors` is the same counter). The ``latency`` histogram starts at the input's
+    time: a Redis entry id's, or a Kafka record's timestamp."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, backend: str = "redis") -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
         self.messages = Counter(
@@ -39,12 +43,14 @@ class StreamMetrics:
         )
         self.latency = Histogram(
             "modelserve_stream_latency_seconds",
-            "From the input entry's id time (when it was added) to its result being written.",
+            "From the input's time (Redis entry id, Kafka record timestamp) to its result being written.",
             buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
-        self.redis_errors = Counter(
-            "modelserve_stream_redis_errors", "Redis calls that failed and were retried.", ["operation"], registry=r
-        )
+        self.errors = Counter(
+            f"modelserve_stream_{backend}_errors", f"{backend.capitalize()} calls that failed and were retried.",
+            ["operation"], registry=r,
+        )  # fmt: skip
+        self.redis_errors = self.errors
         self._peak = 0
         self._lock = threading.Lock()
 

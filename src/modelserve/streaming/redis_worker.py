@@ -23,10 +23,9 @@ Delivery contract (at least once in, once out):
   processed), finishes and acknowledges every in-flight entry within ``drain_timeout``, then removes this
   consumer from the group when it holds no pending entry.
 
-Model calls go through the serving core (:meth:`ModelService.infer` of a local service: the server's input
-gate, dispatcher and dynamic batcher, with its poison isolation: when a merged batch fails, each entry is run
-again alone, so only entries that fail alone are dead-lettered). A full batch queue is waited out for up to
-``QUEUE_FULL_PATIENCE_SECONDS`` before the entry is left pending.
+Model calls go through :class:`~modelserve.streaming.predictor.Predictor` (the serving core's dynamic batcher
+with its poison isolation, shared with the Kafka worker); a full batch queue is waited out for a while before
+the entry is left pending.
 
 Threading: everything runs on one event loop; model calls run on the service's model threads.
 """
@@ -43,19 +42,15 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from modelserve.errors import Code, ServingError, Unavailable
+from modelserve.errors import Code, Unavailable
 from modelserve.serving.service import ModelService
 from modelserve.streaming.config import ModelSource, WorkerConfig
-from modelserve.streaming.messages import StreamRequest, dead_letter_fields, decode_entry, result_fields
+from modelserve.streaming.messages import dead_letter_fields
 from modelserve.streaming.metrics import StreamMetrics
+from modelserve.streaming.predictor import Predictor
 from modelserve.streaming.writer import ACK_ONLY, DEAD_LETTER, OUTPUT, ResultWriter, Write
-from modelserve.types import InferRequest, InferResponse, ModelRef
 
 log = logging.getLogger(__name__)
-
-TRANSIENT = {Code.UNAVAILABLE}
-#: How long an entry waits for room when the batch queue is full before it is left pending (Unavailable).
-QUEUE_FULL_PATIENCE_SECONDS = 10.0
 
 
 def connect(config: WorkerConfig) -> aioredis.Redis:
@@ -79,8 +74,7 @@ class StreamWorker:
         client: aioredis.Redis | None = None,
     ) -> None:
         self.config = config
-        self._service = service
-        self._ref = ModelRef(source.name)
+        self._predictor = Predictor(service, source, config.signature, config.consumer)
         self._source = source
         self._metrics = metrics
         self._redis = client or connect(config)
@@ -323,35 +317,12 @@ class StreamWorker:
                 "workers may be crashing or stalling on it"
             )
             return self._dead_letter(entry_id, fields, Code.ABORTED.name, reason, deliveries)
-        try:
-            request = decode_entry(fields, lambda name: self._service.signature(self._ref, name), c.signature)
-            response = await self._infer(request)
-            source = self._source
-            result = result_fields(request, response.outputs, entry_id, source.name, source.version, c.consumer)
-            return Write(entry_id, OUTPUT, result, "ok")
-        except ServingError as exc:
-            if exc.code in TRANSIENT:
-                log.warning("entry %s left pending for a retry: %s", entry_id.decode(), exc.message)
-                return None
-            return self._dead_letter(entry_id, fields, exc.code.name, exc.message, deliveries)
-        except Exception as exc:  # a bug: dead-letter the entry rather than crash-looping on it
-            log.exception("entry %s failed unexpectedly", entry_id.decode())
-            return self._dead_letter(entry_id, fields, Code.INTERNAL.name, f"{type(exc).__name__}: {exc}", deliveries)
-
-    async def _infer(self, request: StreamRequest) -> InferResponse:
-        """The serving core's answer; a full batch queue is retried with backoff for a while."""
-        infer = InferRequest(
-            self._ref, request.inputs, request.signature, outputs=request.outputs, rules=request.rules, api="stream"
-        )
-        deadline, pause = time.monotonic() + QUEUE_FULL_PATIENCE_SECONDS, 0.002
-        while True:
-            try:
-                return await self._service.infer(infer)
-            except Unavailable:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(pause)
-                pause = min(0.1, pause * 2)
+        answer = await self._predictor.answer(entry_id, fields)
+        if answer.result is not None:
+            return Write(entry_id, OUTPUT, answer.result, "ok")
+        if answer.retry:
+            return None  # left pending, to be claimed and retried
+        return self._dead_letter(entry_id, fields, answer.code, answer.reason, deliveries)
 
     def _dead_letter(self, entry_id: bytes, fields: dict[bytes, bytes], code: str, reason: str, n: int) -> Write:
         c = self.config
