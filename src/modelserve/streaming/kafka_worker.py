@@ -45,6 +45,7 @@ import time
 from modelserve.errors import Code, InvalidArgument
 from modelserve.serving.service import ModelService
 from modelserve.streaming.config import KafkaConfig, ModelSource
+from modelserve.streaming.draining import drain
 from modelserve.streaming.kafka_io import DeliveryFailed, KafkaClients, Record, RecordRefused
 from modelserve.streaming.kafka_offsets import OffsetTracker, Partition
 from modelserve.streaming.kafka_records import dead_letter_headers, entry_fields, record_id, result_record
@@ -134,21 +135,8 @@ class KafkaStreamWorker:
                 self._dispatch(record)
 
     async def _drain(self) -> bool:
-        tasks = list(self._in_flight)
-        if not tasks:
-            return True
-        log.info("draining %d in-flight records", len(tasks))
-        _done, pending = await asyncio.wait(tasks, timeout=self.config.drain_timeout)
-        if pending:
-            log.error(
-                "%d records not finished after %g s; they stay uncommitted, to be read again",
-                len(pending), self.config.drain_timeout,
-            )  # fmt: skip
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-            return False
-        return True
+        fate = "they stay uncommitted, to be read again"
+        return await drain(list(self._in_flight), self.config.drain_timeout, "records", fate)
 
     async def _release(self, partitions: list[Partition], lost: bool) -> dict[Partition, int]:
         """Revoked (or lost) ``partitions``: finish their in-flight records (not when lost), and return the

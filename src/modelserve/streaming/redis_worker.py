@@ -45,6 +45,7 @@ from redis.exceptions import RedisError, ResponseError
 from modelserve.errors import Code, Unavailable
 from modelserve.serving.service import ModelService
 from modelserve.streaming.config import ModelSource, WorkerConfig
+from modelserve.streaming.draining import drain
 from modelserve.streaming.messages import dead_letter_fields
 from modelserve.streaming.metrics import StreamMetrics
 from modelserve.streaming.predictor import Predictor
@@ -126,21 +127,8 @@ class StreamWorker:
             raise Unavailable(f"cannot reach Redis at {c.redis_url}: {exc}") from None
 
     async def _drain(self) -> bool:
-        tasks = list(self._in_flight.values())
-        if not tasks:
-            return True
-        log.info("draining %d in-flight entries", len(tasks))
-        _done, pending = await asyncio.wait(tasks, timeout=self.config.drain_timeout)
-        if pending:
-            log.error(
-                "%d entries not finished after %g s; they stay pending for another worker",
-                len(pending), self.config.drain_timeout,
-            )  # fmt: skip
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-            return False
-        return True
+        fate = "they stay pending for another worker"
+        return await drain(list(self._in_flight.values()), self.config.drain_timeout, "entries", fate)
 
     async def _leave_group(self) -> None:
         """Delete this consumer when it holds nothing, so finished workers do not pile up in the group."""
