@@ -8,12 +8,9 @@ import io
 import json
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,27 +18,11 @@ import numpy as np
 import pytest
 import requests
 
+from stream_processes import StreamProcess, free_port, wait_for
+
 redis = pytest.importorskip("redis")
 
-MODELSERVE = str(Path(sys.executable).parent / "modelserve")
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class RedisServer:
@@ -78,46 +59,16 @@ class RedisServer:
         self._log.close()
 
 
-class Worker:
-    """One ``modelserve stream`` process; its log goes to a file the test can read."""
+class Worker(StreamProcess):
+    """One ``modelserve stream --redis`` process."""
 
     def __init__(self, url: str, stream: str, group: str, consumer: str, model: Path | None, args: tuple, log: Path):
-        self.consumer = consumer
-        self.log_path = log
-        self._log = open(log, "wb")  # noqa: SIM115 - closed in wait()
         model_args = ("--model", str(model)) if model is not None else ()
-        self.process = subprocess.Popen(
-            [MODELSERVE, "stream", "--redis", url, "--stream", stream, "--group", group, "--consumer", consumer,
-             *model_args, *args],
-            stdout=self._log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-    def log(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace")
+        argv = ["--redis", url, "--stream", stream, "--group", group, "--consumer", consumer, *model_args, *args]
+        super().__init__(consumer, argv, log)
 
     def wait_consuming(self, timeout: float = 60) -> None:
-        def consuming() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError(f"worker {self.consumer} exited with {self.process.returncode}:\n{self.log()}")
-            return "consuming stream" in self.log()
-
-        wait_for(consuming, timeout, f"worker {self.consumer} to start consuming", interval=0.1)
-
-    def signal(self, number: int) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(number)
-
-    def wait(self, timeout: float = 30) -> int:
-        try:
-            code = self.process.wait(timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-            self._log.close()
-        return code
+        self.wait_logged("consuming stream", timeout, "to start consuming", interval=0.1)
 
 
 def results_by_input(client: Any, stream: str) -> dict[bytes, list[dict[bytes, bytes]]]:

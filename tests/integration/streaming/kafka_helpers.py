@@ -10,9 +10,7 @@ as fast, so a restart owns its partitions again within about a second.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,30 +19,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from stream_processes import StreamProcess, free_port, wait_for
+
 kafka = pytest.importorskip("confluent_kafka")
 admin_module = pytest.importorskip("confluent_kafka.admin")
 
-MODELSERVE = str(Path(sys.executable).parent / "modelserve")
 #: librdkafka settings for every test worker (see the module docstring).
 FAST_GROUP = ("--kafka-config", "consumer.session.timeout.ms=1000", "--kafka-config",
               "consumer.heartbeat.interval.ms=250", "--log-level", "info")  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def tansu_binary() -> Path:
@@ -149,45 +131,15 @@ class TopicReader:
         self._consumer.close()
 
 
-class KafkaWorker:
-    """One ``modelserve stream --kafka`` process; its log goes to a file the test can read."""
+class KafkaWorker(StreamProcess):
+    """One ``modelserve stream --kafka`` process."""
 
     def __init__(self, bootstrap: str, topic: str, group: str, consumer: str, model: Path, args: tuple, log: Path):
-        self.consumer = consumer
-        self.log_path = log
-        self._log = open(log, "wb")  # noqa: SIM115 - closed in wait()
-        self.process = subprocess.Popen(
-            [MODELSERVE, "stream", "--kafka", bootstrap, "--topic", topic, "--group", group, "--consumer", consumer,
-             "--model", str(model), *args],
-            stdout=self._log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-    def log(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace")
+        argv = ["--kafka", bootstrap, "--topic", topic, "--group", group, "--consumer", consumer, "--model", str(model)]
+        super().__init__(consumer, [*argv, *args], log)
 
     def wait_assigned(self, timeout: float = 30) -> None:
-        def assigned() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError(f"worker {self.consumer} exited with {self.process.returncode}:\n{self.log()}")
-            return "assigned partitions" in self.log()
-
-        wait_for(assigned, timeout, f"worker {self.consumer} to be assigned partitions", interval=0.05)
-
-    def signal(self, number: int) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(number)
-
-    def wait(self, timeout: float = 30) -> int:
-        try:
-            code = self.process.wait(timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-            self._log.close()
-        return code
+        self.wait_logged("assigned partitions", timeout, "to be assigned partitions", interval=0.05)
 
 
 def produce(producer: Any, topic: str, records: list[tuple], partitions: int = 0) -> list[bytes]:
