@@ -9,7 +9,7 @@ MODELS := models
 PORT ?= 8501
 EXTRAS := tensorflow,tflite,examples,convert,pytorch,beam,remote,stream,spark,ui,dev
 
-.PHONY: serve demo test test-fast lint examples bench clean
+.PHONY: serve demo test test-fast lint examples tfjs bench clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ $(MODELS)/.built: $(BIN)/.installed $(wildcard src/modelserve/examples/*.py)
 	touch $@
 
 examples: $(MODELS)/.built
+
+# TF.js: tensorflowjs (--no-deps) into the venv and tfjs + its wasm backend from npm into .cache/tfjs, for
+# `modelserve convert --to tfjs` (verified in Node.js) and the web page's "run on this device".
+TFJS := .cache/tfjs/.installed
+$(TFJS): $(BIN)/.installed scripts/install_tfjs.sh
+	bash scripts/install_tfjs.sh
+	touch $@
+
+tfjs: $(TFJS)
 
 # The main job: TF Serving's REST API on port 8501 over every example model, with the web page at
 # http://localhost:8501/ (Ctrl-C stops it cleanly).
@@ -37,7 +46,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check src tests examples bench deploy
 	$(BIN)/lint-imports
 
-test: $(MODELS)/.built lint
+test: $(MODELS)/.built $(TFJS) lint
 	MODELSERVE_EXAMPLES_DIR=$(MODELS) $(BIN)/python -m pytest -q
 
 # The fast unit loop: no example models, servers or TensorFlow (a test that imports it fails the run).
@@ -52,4 +61,4 @@ bench: $(MODELS)/.built
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(MODELS)
+	rm -rf $(VENV) $(MODELS) .cache/tfjs

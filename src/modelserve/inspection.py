@@ -2,7 +2,8 @@
 
 :func:`describe` turns a loaded model into plain data (the ``--json`` output); :func:`format_text` prints
 it the way ``saved_model_cli`` does, plus platform and size on disk. TFLite models also get the Edge TPU
-check (:mod:`modelserve.convert.edgetpu`): fully integer or not, and the inputs, outputs and ops that are not.
+check (:mod:`modelserve.convert.edgetpu`): fully integer or not, and the inputs, outputs and ops that are not;
+and the micro-controller check (:mod:`modelserve.convert.micro`): ops vs TFLite Micro's, int8-only I/O, arena.
 """
 
 from __future__ import annotations
@@ -53,8 +54,11 @@ def describe(model: Model, signature: str | None = None) -> dict[str, Any]:
     }
     if model.platform == "tflite" and Path(model.path).is_file():
         from modelserve.convert.edgetpu import check_tflite
+        from modelserve.convert.micro import check_micro
 
-        description["edge_tpu"] = check_tflite(Path(model.path).read_bytes()).as_dict()
+        data = Path(model.path).read_bytes()
+        description["edge_tpu"] = check_tflite(data).as_dict()
+        description["tflite_micro"] = check_micro(data).as_dict()
     return description
 
 
@@ -101,4 +105,8 @@ def format_text(description: dict[str, Any]) -> str:
         from modelserve.convert.edgetpu import text_lines
 
         lines += ["", *text_lines(description["edge_tpu"])]
+    if "tflite_micro" in description:
+        from modelserve.convert.micro import text_lines as micro_lines
+
+        lines += ["", *micro_lines(description["tflite_micro"])]
     return "\n".join(lines)

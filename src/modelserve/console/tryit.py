@@ -19,6 +19,7 @@ from gradio.context import LocalContext
 
 from modelserve.access.scopes import Kind
 from modelserve.console.context import ConsoleContext
+from modelserve.console.device import DEVICE_JS, device_job, has_tfjs
 from modelserve.console.forms import Field, fields_of, json_template, predict_body, table_template
 from modelserve.console.rendering import Shown, outputs_of_answer, shown_outputs
 from modelserve.console.snippets import snippets, url_path
@@ -130,10 +131,26 @@ def _widget(field: Field, examples: list[str]) -> gr.components.Component:
     return gr.Code(value=json_template(field), language="json", interactive=True, label=label)
 
 
+def _version_folder(ctx: ConsoleContext, ref: ModelRef, version: int | None = None) -> Path | None:
+    """The local folder of the version ``ref`` resolves to (``version`` when known), None without one."""
+    folder = ctx.model_folder(ref.name)
+    try:
+        version = version or ctx.service.describe(ref).version
+    except ServingError:
+        return None
+    return folder / str(version) if folder is not None and version else None
+
+
 async def _run(
-    ctx: ConsoleContext, request: gr.Request, ref: ModelRef, signature: Signature, body: dict[str, Any]
-) -> tuple[str, list[Shown], str, str, str]:
-    """Send ``body`` through the REST door's code; (status line, what to draw, curl, python, grpc)."""
+    ctx: ConsoleContext,
+    request: gr.Request,
+    ref: ModelRef,
+    signature: Signature,
+    body: dict[str, Any],
+    device: bool = False,
+) -> tuple[str, list[Shown], str, str, str, str]:
+    """Send ``body`` through the REST door's code; (status line, what to draw, curl, python, grpc, the
+    browser's TF.js job when ``device``: see :mod:`.device`)."""
     found = snippets(ctx.target(request), signature, ref, body)
     codes = (found["curl"], found["python"], found.get("grpc", "# the server has no gRPC port"))
     record = RequestRecord(protocol="ui")
@@ -151,17 +168,17 @@ async def _run(
     except Exception as exc:  # every failure is shown, as the REST door would answer it
         status = code_of(exc).name
         message = exc.message if isinstance(exc, ServingError) else f"{type(exc).__name__}: {exc}"
-        return f"**{status}** (HTTP {http_status_of(exc)}): {message} (request {rid})", [], *codes
+        return f"**{status}** (HTTP {http_status_of(exc)}): {message} (request {rid})", [], *codes, ""
     finally:
         CURRENT.reset(token)
         REQUEST_ID.reset(id_token)
         ctx.service.metrics.observe_request(record, status, time.perf_counter() - started)
-    folder = ctx.model_folder(ref.name)
-    version_folder = folder / str(response.version) if folder is not None and response.version else None
+    version_folder = _version_folder(ctx, ref, response.version) if response.version else None
     shown = shown_outputs(signature, outputs_of_answer(signature, answer), version_folder)
     seconds = time.perf_counter() - started
     line = f"**OK**: {ref.name} version {response.version} answered in {seconds * 1000:.1f} ms (request {rid})"
-    return line, shown, *codes
+    job = device_job(ref.name, response.version, version_folder, signature, body, answer) if device else ""
+    return line, shown, *codes, job
 
 
 def _draw(shown: list[Shown]) -> None:
@@ -227,6 +244,10 @@ def build(ctx: ConsoleContext, page: gr.Blocks) -> None:
                             _widget(f, examples.images(ctx, model_name) if f.kind == "image" else []) for f in fields
                         ]
                         send = gr.Button("Predict", variant="primary", elem_id="tryit-send")
+                        device_on = gr.Checkbox(
+                            label="Run on this device too (TF.js in this browser)", elem_id="tryit-device",
+                            visible=has_tfjs(_version_folder(ctx, ref)),
+                        )  # fmt: skip
                     with gr.Tab("JSON", id="json", elem_id="tryit-json-tab"):
                         template = {"signature_name": chosen.name, "inputs": {f.name: "..." for f in fields}}
                         for f in fields:
@@ -238,25 +259,30 @@ def build(ctx: ConsoleContext, page: gr.Blocks) -> None:
                         )  # fmt: skip
                         send_json = gr.Button("Send JSON", variant="primary", elem_id="tryit-send-json")
 
-                async def from_form(request: gr.Request, *values: Any) -> tuple:
+                device_answer = gr.Markdown(elem_id="tryit-device-answer")
+                device_job_text = gr.Textbox(visible="hidden", elem_id="tryit-device-job")
+                skips = (gr.skip(), gr.skip(), gr.skip(), "")
+
+                async def from_form(request: gr.Request, device: bool, *values: Any) -> tuple:
                     try:
                         body = predict_body(chosen, {f.name: v for f, v in zip(fields, values)})
                     except InvalidArgument as exc:
-                        return f"**INVALID_ARGUMENT**: {exc.message}", [], gr.skip(), gr.skip(), gr.skip()
-                    return await _run(ctx, request, ref, chosen, body)
+                        return f"**INVALID_ARGUMENT**: {exc.message}", [], *skips
+                    return await _run(ctx, request, ref, chosen, body, device)
 
-                async def from_json(request: gr.Request, text: str) -> tuple:
+                async def from_json(request: gr.Request, device: bool, text: str) -> tuple:
                     try:
                         body = json.loads(text)
                         if not isinstance(body, dict):
                             raise ValueError("the body must be a JSON object")
                     except ValueError as exc:
-                        return f"**INVALID_ARGUMENT**: not a JSON object: {exc}", [], gr.skip(), gr.skip(), gr.skip()
-                    return await _run(ctx, request, ref, chosen, body)
+                        return f"**INVALID_ARGUMENT**: not a JSON object: {exc}", [], *skips
+                    return await _run(ctx, request, ref, chosen, body, device)
 
-                outputs = [status, result, curl, python, grpc_code]
-                send.click(from_form, inputs=widgets, outputs=outputs)
-                send_json.click(from_json, inputs=[editor], outputs=outputs)
+                outputs = [status, result, curl, python, grpc_code, device_job_text]
+                for button, handler, given in ((send, from_form, widgets), (send_json, from_json, [editor])):
+                    sent = button.click(handler, inputs=[device_on, *given], outputs=outputs)
+                    sent.then(None, inputs=[device_job_text], outputs=[device_answer], js=DEVICE_JS)
 
         with gr.Column():
 

@@ -34,14 +34,20 @@ def add_parser(commands: Any) -> None:
     """Declare ``convert`` on the ``modelserve`` subcommands (argparse subparsers object)."""
     parser = commands.add_parser(
         "convert",
-        help="convert a model to TFLite or ONNX (quantized), verify it, and land it as a new version",
-        description="Convert SRC to TFLite or ONNX, verify it against the original, write a report, and land "
+        help="convert a model to TFLite, ONNX or TF.js (quantized), verify it, and land it as a new version",
+        description="Convert SRC to TFLite, ONNX or TF.js, verify it against the original (TF.js: in Node.js), "
+        "write a report, and land "
         "it as a new integer version folder under --out (atomically). Exit 3 when --max-accuracy-drop is exceeded.",
     )
     add = parser.add_argument
     add("source", metavar="SRC", help="SavedModel folder, .keras/.h5 file, .onnx file, or .pt/.pth/.pt2 (PyTorch)")
-    add("--to", required=True, choices=("tflite", "onnx"), help="target format")
-    add("--quantize", default="none", help="none | float16 | dynamic | int8: the variant that lands [none]")
+    add("--to", required=True, choices=("tflite", "onnx", "tfjs"), help="target format")
+    add(
+        "--quantize",
+        default="none",
+        help="the variant that lands [none]: none | float16 | dynamic | int8 (TFLite, ONNX); "
+        "none | float16 | uint16 | uint8 (TF.js weights)",
+    )
     add(
         "--compare",
         type=_names,

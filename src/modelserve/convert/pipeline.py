@@ -106,6 +106,9 @@ def _validate(request: ConvertRequest) -> list[str]:
     landed = variant_name(request.quantize)
     variants = [landed, *(v for v in (variant_name(c) for c in request.compare) if v != landed)]
     variants = list(dict.fromkeys(variants))
+    from modelserve.convert.variants import check_target
+
+    check_target(request.to, variants)
     if any(needs_calibration(v) for v in variants) and request.calibration is None:
         raise InvalidArgument("int8 quantization needs calibration data: pass --calibration (images, .npz, TFRecord)")
     if request.samples < 1:
@@ -121,6 +124,10 @@ def _validate(request: ConvertRequest) -> list[str]:
     low, high = request.pixel_range
     if not low < high:
         raise InvalidArgument(f"--pixel-range must be LOW:HIGH with LOW < HIGH, got {low}:{high}")
+    if request.to == "tfjs":
+        from modelserve.convert.tfjs import check_installed
+
+        check_installed()  # before any work: names scripts/install_tfjs.sh
     return variants
 
 
@@ -134,6 +141,7 @@ class _Run:
         self.source = Path(request.source)
         self.source_name = str(request.source)
         self._torch_onnx: Path | None = None  # the float ONNX a PyTorch source was exported to
+        self._tfjs_runtime = ""  # what ran the TF.js variants (Node.js, tfjs, backend)
 
     def execute(self) -> ConvertResult:
         from modelserve.convert.source import source_platform
@@ -178,15 +186,11 @@ class _Run:
     def _torch_original(self, scratch: Path) -> tuple[Subject, Signature]:
         from modelserve.convert import pytorch
 
-        if not self.request.input_shapes:
-            raise InvalidArgument("a PyTorch model needs --input-shape NAME=D0,D1,... (the example input to trace)")
         model = pytorch.load_torch(self.source)
         exported = scratch / "pytorch.onnx"
-        outputs = pytorch.torch_to_onnx(model, self.request.input_shapes, exported, self.request.opset)
+        export = pytorch.torch_to_onnx(model, self.request.input_shapes, exported, self.request.opset)
         self._torch_onnx = exported
-        signature = pytorch.signature_for(self.request.input_shapes, dynamic_batch=not pytorch.is_program(model))
-        reference = pytorch.TorchReference(model, signature, outputs)
-        return reference, reference.signature
+        return export.reference, export.reference.signature
 
     def _data(self, signature: Signature) -> tuple[SampleSet | None, SampleSet | None]:
         """(calibration, evaluation) read from their files; evaluation falls back to calibration, else None."""
@@ -213,6 +217,12 @@ class _Run:
         files = {v: (landing if i == 0 else scratch / v) / model_file for i, v in enumerate(self.variants)}
         for path in files.values():
             path.parent.mkdir(parents=True, exist_ok=True)
+        if request.to == "tfjs":
+            from modelserve.convert.tfjs import convert_tfjs
+
+            targets = {variant: path.parent for variant, path in files.items()}
+            convert_tfjs(self.source, platform, signature, request, landing, targets, self.console)
+            return files
         if request.to == "tflite":
             frozen = stack.enter_context(self._frozen(platform))
             from modelserve.convert.tflite import convert_tflite
@@ -265,29 +275,37 @@ class _Run:
         score: str | None,
         stack: ExitStack,
     ) -> ReportRow:
-        from modelserve.model import load_model
+        if self.request.to == "tfjs":
+            from modelserve.convert.tfjs_node import run_in_node, signature_of
 
-        model = stack.enter_context(load_model(path))
-        subject = LoadedSubject(model, DEFAULT_SIGNATURE)
-        outputs = run_all(subject, evaluation)
-        latency = latency_p50_ms(subject, evaluation, self.request.latency_runs)
+            ran = run_in_node(path, signature_of(path), evaluation, self.request.latency_runs)
+            outputs, latency, self._tfjs_runtime = ran.outputs, ran.latency_p50_ms, ran.runtime
+        else:
+            from modelserve.model import load_model
+
+            subject = LoadedSubject(stack.enter_context(load_model(path)), DEFAULT_SIGNATURE)
+            outputs = run_all(subject, evaluation)
+            latency = latency_p50_ms(subject, evaluation, self.request.latency_runs)
         result = measure(outputs, reference, evaluation.labels, score, latency)
-        edge = None
+        edge = micro = None
         if self.request.to == "tflite":
             from modelserve.convert.edgetpu import check_tflite
+            from modelserve.convert.micro import check_micro
 
-            edge = check_tflite(path.read_bytes()).ready
+            edge, micro = check_tflite(path.read_bytes()).ready, check_micro(path.read_bytes())
         return ReportRow(
             variant=variant,
             format=self.request.to,
             file=path.name,
-            size_bytes=file_size(path),
+            size_bytes=file_size(path.parent if self.request.to == "tfjs" else path),
             latency_p50_ms=result.latency_p50_ms,
             accuracy=result.accuracy,
             max_abs_diff=result.max_abs_diff,
             top1_agreement=result.top1_agreement,
             edge_tpu_ready=edge,
             landed=variant == self.variants[0],
+            micro_ready=None if micro is None else micro.ready,
+            micro_arena_bytes=None if micro is None else micro.arena_bytes,
         )
 
     def _finish(
@@ -329,6 +347,8 @@ class _Run:
         }
         if request.to == "tflite" and "int8" in self.variants:
             header["int8_io_type"] = request.io_type
+        if self._tfjs_runtime:
+            header["verified_in"] = self._tfjs_runtime
         paths = write_report(staged.path, header, rows)
         final = staged.land() if accepted else staged.reject()
         paths = {kind: final / path.name for kind, path in paths.items()}
@@ -348,7 +368,9 @@ def _canonical(variants: list[str]) -> list[str]:
 def _check_route(platform: str, request: ConvertRequest) -> None:
     if platform == "tflite":
         raise Unimplemented("converting from a TFLite file is not supported; start from the SavedModel, Keras or ONNX")
-    if request.to == "tflite" and platform not in ("tensorflow", "keras"):
-        raise Unimplemented(f"--to tflite takes a SavedModel or Keras model; {request.source} is a {platform} model")
+    if request.to in ("tflite", "tfjs") and platform not in ("tensorflow", "keras"):
+        raise Unimplemented(
+            f"--to {request.to} takes a SavedModel or Keras model; {request.source} is a {platform} model"
+        )
     if platform == "onnx" and (request.outputs or request.batch_size):
         raise Unimplemented("--outputs and --batch-size apply to TensorFlow sources only")

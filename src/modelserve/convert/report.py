@@ -32,6 +32,8 @@ class ReportRow:
     top1_agreement: float | None = None
     edge_tpu_ready: bool | None = None
     landed: bool = False
+    micro_ready: bool | None = None  # TFLite Micro verdict (:mod:`.micro`), TFLite rows only
+    micro_arena_bytes: int | None = None  # its tensor arena estimate
 
 
 def accuracy_drop_points(row: ReportRow, original: ReportRow) -> float | None:
@@ -79,12 +81,19 @@ def _ratio_text(ratio: float | None) -> str:
     return f"{ratio:.2f}x smaller" if ratio >= 1 else f"{1 / ratio:.2f}x larger"
 
 
+def _micro_text(row: ReportRow) -> str:
+    if row.micro_ready is None:
+        return ""
+    arena = "" if row.micro_arena_bytes is None else f" (arena ~{_kib(row.micro_arena_bytes)})"
+    return ("yes" if row.micro_ready else "no") + arena
+
+
 def markdown_table(rows: Sequence[ReportRow]) -> str:
     """The comparison table (the landed variant marked with ``*``)."""
     lines = [
         "| variant | format | size | vs float32 | p50 latency | accuracy | accuracy drop | max abs diff "
-        "| top-1 agreement | Edge TPU ready |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| top-1 agreement | Edge TPU ready | TFLite Micro ready |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     original = rows[0]
     for row in rows:
@@ -101,6 +110,7 @@ def markdown_table(rows: Sequence[ReportRow]) -> str:
             "" if row.max_abs_diff is None else f"{row.max_abs_diff:.3g}",
             _pct(row.top1_agreement),
             "" if row.edge_tpu_ready is None else ("yes" if row.edge_tpu_ready else "no"),
+            _micro_text(row),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

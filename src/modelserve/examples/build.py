@@ -6,6 +6,9 @@ Layout written under ``out_dir`` (existing entries of the same names are replace
 * ``digits/1``: digits CNN SavedModel (``serving_default``, ``from_bytes``, ``input_pass_through``).
 * ``digits_onnx/1/model.onnx``, ``digits_tflite/1/model.tflite``, ``digits_keras/1/model.keras``: the same
   trained network in other formats.
+* ``digits_torch/1/model.onnx`` (with its conversion report) and ``digits_torch_source/model.pt2``: a PyTorch
+  CNN trained on the same split and converted by ``modelserve convert``; only when the ``pytorch`` extra is
+  installed (:mod:`modelserve.examples.digits_torch`), else skipped with a note.
 * ``multiply_five/1`` and ``multiply_ten/1``: toy regression SavedModels.
 * ``digits_pipeline/1`` and ``painter/1``: Python models (``model.py``; served with ``--allow_code_models``),
   and ``digits_ensemble/1``, a pipeline of served models; see :mod:`modelserve.examples.python_models`.
@@ -29,15 +32,32 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from modelserve.examples import digits, digits_export, digits_onnx, half_plus_two, multiply, python_models, verify
+from modelserve.examples import (
+    digits,
+    digits_export,
+    digits_onnx,
+    digits_torch,
+    half_plus_two,
+    multiply,
+    python_models,
+    verify,
+)
 
 Log = Callable[[str], None]
 
 MULTIPLIERS = {"multiply_five": 5.0, "multiply_ten": 10.0}
 # The models that take a digit picture (pixels or PNG bytes): their examples/ folder gets the test PNGs.
 # The models that take the pixels themselves (a float [n, 8, 8, 1] input "images").
-PIXEL_MODELS = ("digits", "digits_keras", "digits_onnx", "digits_tflite")
-DIGITS_MODELS = ("digits", "digits_keras", "digits_onnx", "digits_tflite", "digits_pipeline", "digits_ensemble")
+PIXEL_MODELS = ("digits", "digits_keras", "digits_onnx", "digits_tflite", "digits_torch")
+DIGITS_MODELS = (
+    "digits",
+    "digits_keras",
+    "digits_onnx",
+    "digits_tflite",
+    "digits_torch",
+    "digits_pipeline",
+    "digits_ensemble",
+)
 
 
 def build_examples(out_dir: Path, *, seed: int = 0, log: Log = print) -> dict[str, Any]:
@@ -47,8 +67,9 @@ def build_examples(out_dir: Path, *, seed: int = 0, log: Log = print) -> dict[st
     test accuracy is below ``digits.MIN_ACCURACY`` or a converted model disagrees with the Keras model.
 
     Summary keys: ``out_dir``, ``seed``, ``models`` ({name: [version dirs]}), ``digits_test`` (npz path),
-    ``digits_png`` ({PNG path: label}), ``digits_accuracy``, ``max_abs_diff`` ({"onnx"|"tflite": float}),
-    ``timings_s`` ({step: seconds}, including ``total``).
+    ``digits_png`` ({PNG path: label}), ``digits_accuracy``, ``max_abs_diff`` ({"onnx"|"tflite": float, and
+    "torch_onnx": the converted PyTorch model against PyTorch}), ``digits_torch_accuracy`` (None without
+    PyTorch), ``timings_s`` ({step: seconds}, including ``total``).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -112,6 +133,15 @@ def build_examples(out_dir: Path, *, seed: int = 0, log: Log = print) -> dict[st
         tmp_file = out_dir / f".{test_path.name}.tmp"
         digits.write_test_set(split, tmp_file)
         os.replace(tmp_file, test_path)
+    torch_accuracy = None
+    if digits_torch.available():
+        with step("digits_torch"):
+            torch_accuracy, max_abs_diff["torch_onnx"] = build_digits_torch(out_dir, split, seed, test_path)
+        models[digits_torch.MODEL] = [str(out_dir / digits_torch.MODEL / "1")]
+        log(f"digits_torch: held-out accuracy {torch_accuracy:.4f}; ONNX vs PyTorch {max_abs_diff['torch_onnx']:.3g}")
+    else:
+        log("digits_torch: skipped (PyTorch is not installed: pip install 'modelserve[pytorch]')")
+    with step("digits_example_files"):
         png_dir = out_dir / "digits_png"
         with _staged(png_dir) as tmp:
             png_labels = digits.write_test_pngs(split, tmp)
@@ -138,8 +168,23 @@ def build_examples(out_dir: Path, *, seed: int = 0, log: Log = print) -> dict[st
         "digits_png": {str(png_dir / name): label for name, label in png_labels.items()},
         "digits_accuracy": accuracy,
         "max_abs_diff": max_abs_diff,
+        "digits_torch_accuracy": torch_accuracy,
         "timings_s": timings,
     }
+
+
+def build_digits_torch(out_dir: Path, split: digits.DigitsSplit, seed: int, test_path: Path) -> tuple[float, float]:
+    """Train the PyTorch CNN, save its program, convert it; (held-out accuracy, ONNX vs PyTorch max diff)."""
+    with digits_torch.one_thread():
+        model, accuracy = digits_torch.train(split, seed)
+        with _staged(out_dir / digits_torch.SOURCE_MODEL) as tmp:
+            digits_torch.save_program(model, tmp / "model.pt2")
+        source = out_dir / digits_torch.SOURCE_MODEL / "model.pt2"
+        result = digits_torch.convert_into(source, out_dir / digits_torch.MODEL, test_path)
+    landed = next(row for row in result.rows if row.landed)
+    if landed.max_abs_diff is None or landed.max_abs_diff > verify.MAX_ABS_DIFF:
+        raise RuntimeError(f"digits_torch: ONNX differs from PyTorch by {landed.max_abs_diff}\n{result.table()}")
+    return accuracy, landed.max_abs_diff
 
 
 @contextmanager

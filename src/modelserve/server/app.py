@@ -3,7 +3,8 @@
 Routes: ``(?i)/v1/...`` -> TF Serving's API (:mod:`modelserve.protocols.tfs.rest`); ``/v2...`` -> the Open
 Inference Protocol (:mod:`modelserve.protocols.v2.rest`); ``GET /metrics`` and TF Serving's
 ``GET /monitoring/prometheus/metrics`` -> Prometheus text; ``GET /healthz`` (the process is up);
-``GET /readyz`` (every configured model has an AVAILABLE version); anything else -> 404 with an HTML body,
+``GET /readyz`` (every configured model has an AVAILABLE version); TF.js files (:mod:`modelserve.server.tfjs_files`):
+``GET /v1/models/NAME/.../tfjs/FILE`` and ``GET /ui/tfjs-runtime/FILE``; anything else -> 404 with an HTML body,
 as TF Serving's HTTP server answers. Protection: request bodies over
 ``max_request_bytes`` get 413 (checked against Content-Length before reading, and while reading);
 ``Content-Encoding: gzip`` bodies are inflated up to the same limit. Every response that served a model
@@ -37,7 +38,7 @@ from modelserve.protocols.status import ERROR_CODE_HEADER, code_of, http_status,
 from modelserve.protocols.tfs import rest as tfs_rest
 from modelserve.protocols.v2 import rest as v2_rest
 from modelserve.protocols.v2.shared_memory import SharedMemoryRegions
-from modelserve.server import admin
+from modelserve.server import admin, tfjs_files
 from modelserve.server.access_control import CLIENT_ADDRESS, AccessControl, rest_kind
 from modelserve.serving.service import ModelService
 
@@ -89,6 +90,7 @@ class RestApp:
         self._timeout = config.rest_api_timeout_ms / 1000 if config.rest_api_timeout_ms > 0 else None
         self._extra_headers = _CORS if config.enable_cors else []
         self._metrics_paths = {"/metrics", *([config.monitoring_path] if config.monitoring_path else [])}
+        self.tfjs = tfjs_files.TfjsFiles(service, tfjs_files.runtime_dir(), cors=not config.enable_cors)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -138,6 +140,14 @@ class RestApp:
             if method not in ("GET", "HEAD", "OPTIONS"):
                 self._audit_admin(scope, identity, method, path, status)
             await self._send(send, status, answer)
+            return
+        if self.tfjs.handles(method, path):
+            try:
+                found = await asyncio.to_thread(self.tfjs.answer, path)
+            except ServingError as exc:
+                await self._send_error(send, exc)
+                return
+            await self._send(send, 200, found.body, content_type=found.content_type, headers=found.headers)
             return
         is_v2 = bool(_V2.fullmatch(path))
         if not is_v2 and not _V1.fullmatch(path):

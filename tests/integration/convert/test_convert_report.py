@@ -10,7 +10,9 @@ from modelserve.convert.report import ReportRow, markdown_table, report_data, wr
 ROWS = [
     ReportRow("original", "tensorflow", "models/digits/1", 300_000, 0.4, accuracy=0.97),
     ReportRow("float32", "tflite", "model.tflite", 60_000, 0.03, 0.97, 1e-7, 1.0, False),
-    ReportRow("int8", "tflite", "model.tflite", 20_000, 0.05, 0.965, 0.1, 0.99, True, landed=True),
+    ReportRow(
+        "int8", "tflite", "model.tflite", 20_000, 0.05, 0.965, 0.1, 0.99, True, True, True, micro_arena_bytes=5096
+    ),
 ]
 
 
@@ -26,8 +28,10 @@ def test_markdown_table_marks_the_landed_variant():
     table = markdown_table(ROWS).splitlines()
     assert table[0].startswith("| variant | format | size | vs float32 | p50 latency | accuracy |")
     assert table[4] == (
-        "| int8 * | tflite | 19.5 KiB | 3.00x smaller | 0.050 ms | 96.50% | +0.50 pts | 0.1 | 99.00% | yes |"
+        "| int8 * | tflite | 19.5 KiB | 3.00x smaller | 0.050 ms | 96.50% | +0.50 pts | 0.1 | 99.00% | yes "
+        "| yes (arena ~5.0 KiB) |"
     )
+    assert table[3].endswith("| 100.00% | no |  |")  # float32: no micro verdict given in this row
 
 
 def test_files_are_written(tmp_path: Path):
