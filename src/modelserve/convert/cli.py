@@ -58,6 +58,13 @@ def add_parser(commands: Any) -> None:
     add("--samples", type=int, default=100, help="calibration examples to use, spread over the set [100]")
     add("--eval", dest="evaluation", type=Path, help="evaluation data (labelled for accuracy) [the calibration set]")
     add("--signature", default="serving_default", help="SavedModel signature to convert [serving_default]")
+    add(
+        "--also-signatures",
+        type=_names,
+        default=(),
+        help="TFLite: more signatures to keep in the file under their own keys, comma-separated "
+        "(checked on random inputs; not with int8)",
+    )
     add("--out", required=True, type=Path, help="model base path; the result becomes BASE_PATH/<version>")
     add("--version", type=int, help="version number [one more than the highest there]")
     add("--max-accuracy-drop", type=float, help="fail (exit 3, nothing lands) above this drop in percentage points")
@@ -92,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         samples=args.samples,
         evaluation=args.evaluation,
         signature=args.signature,
+        also_signatures=args.also_signatures,
         outputs=args.outputs,
         batch_size=args.batch_size,
         io_type=args.io_type,

@@ -60,6 +60,7 @@ class ConvertRequest:
     samples: int = 100
     evaluation: Path | None = None
     signature: str = DEFAULT_SIGNATURE
+    also_signatures: tuple[str, ...] = ()  # TFLite: more signatures kept in the file (:mod:`.signatures`)
     outputs: tuple[str, ...] | None = None
     batch_size: int | None = None
     io_type: str = "int8"
@@ -109,6 +110,9 @@ def _validate(request: ConvertRequest) -> list[str]:
     from modelserve.convert.variants import check_target
 
     check_target(request.to, variants)
+    from modelserve.convert.signatures import check_also_signatures
+
+    check_also_signatures(request.to, request.signature, request.also_signatures, variants)
     if any(needs_calibration(v) for v in variants) and request.calibration is None:
         raise InvalidArgument("int8 quantization needs calibration data: pass --calibration (images, .npz, TFRecord)")
     if request.samples < 1:
@@ -142,6 +146,8 @@ class _Run:
         self.source_name = str(request.source)
         self._torch_onnx: Path | None = None  # the float ONNX a PyTorch source was exported to
         self._tfjs_runtime = ""  # what ran the TF.js variants (Node.js, tfjs, backend)
+        self._model: Any = None  # the original, loaded through the runtimes (TensorFlow sources)
+        self._extra_diffs: dict[str, dict[str, float | None]] = {}  # signature -> variant -> max abs diff
 
     def execute(self) -> ConvertResult:
         from modelserve.convert.source import source_platform
@@ -181,6 +187,7 @@ class _Run:
 
         model = stack.enter_context(load_model(self.source, platform=platform))
         name = model.runtime.signature(self.request.signature).name
+        self._model = model
         return LoadedSubject(model, name), model.signatures[name]
 
     def _torch_original(self, scratch: Path) -> tuple[Subject, Signature]:
@@ -225,11 +232,15 @@ class _Run:
             return files
         if request.to == "tflite":
             frozen = stack.enter_context(self._frozen(platform))
+            from modelserve.convert.signatures import frozen_extras
             from modelserve.convert.tflite import convert_tflite
 
+            also = stack.enter_context(
+                frozen_extras(self.source, platform, request.also_signatures, request.batch_size)
+            )
             for variant in self.console.progress(self.variants, "converting", unit="variant"):
                 data = convert_tflite(
-                    frozen, variant, signature, calibration, request.io_type, self.console, self.source_name
+                    frozen, variant, signature, calibration, request.io_type, self.console, self.source_name, also
                 )
                 files[variant].write_bytes(data)
             return files
@@ -281,9 +292,15 @@ class _Run:
             ran = run_in_node(path, signature_of(path), evaluation, self.request.latency_runs)
             outputs, latency, self._tfjs_runtime = ran.outputs, ran.latency_p50_ms, ran.runtime
         else:
+            from modelserve.convert.signatures import extra_diffs, file_signature_key
             from modelserve.model import load_model
 
-            subject = LoadedSubject(stack.enter_context(load_model(path)), DEFAULT_SIGNATURE)
+            also = self.request.also_signatures
+            subject = LoadedSubject(
+                stack.enter_context(load_model(path)), file_signature_key(self.request.signature, also)
+            )
+            for name, diff in extra_diffs(self._model, subject.model, also, self.request.pixel_range).items():
+                self._extra_diffs.setdefault(name, {})[variant] = diff
             outputs = run_all(subject, evaluation)
             latency = latency_p50_ms(subject, evaluation, self.request.latency_runs)
         result = measure(outputs, reference, evaluation.labels, score, latency)
@@ -349,6 +366,8 @@ class _Run:
             header["int8_io_type"] = request.io_type
         if self._tfjs_runtime:
             header["verified_in"] = self._tfjs_runtime
+        if self._extra_diffs:  # {signature: {variant: max abs diff}}, on random inputs
+            header["also_signatures"] = self._extra_diffs
         paths = write_report(staged.path, header, rows)
         final = staged.land() if accepted else staged.reject()
         paths = {kind: final / path.name for kind, path in paths.items()}

@@ -123,7 +123,24 @@ def markdown(header: dict[str, Any], rows: Sequence[ReportRow]) -> str:
             lines.append(f"- {key.replace('_', ' ')}: {header[key]}")
     lines += ["", markdown_table(rows), "", "`*` landed. Accuracy drop in percentage points from the original;"]
     lines.append("latency is the in-process median of one-example calls; sizes are on-disk bytes.")
+    if header.get("also_signatures"):
+        lines += ["", *extra_signatures_table(header["also_signatures"])]
     return "\n".join(lines) + "\n"
+
+
+def extra_signatures_table(diffs: dict[str, dict[str, float | None]]) -> list[str]:
+    """Lines of the table of the extra signatures (``--also-signatures``): max abs diff per variant."""
+    variants = list(dict.fromkeys(variant for by_variant in diffs.values() for variant in by_variant))
+    lines = [
+        "Also in the file (max abs diff from the original on random inputs):",
+        "",
+        "| signature | " + " | ".join(variants) + " |",
+        "|---|" + "---:|" * len(variants),
+    ]
+    for name, by_variant in diffs.items():
+        cells = ["" if by_variant.get(v) is None else f"{by_variant[v]:.3g}" for v in variants]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def draw_chart(rows: Sequence[ReportRow], path: Path, title: str) -> None:

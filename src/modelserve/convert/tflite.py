@@ -1,9 +1,10 @@
 """Frozen TensorFlow signature -> TFLite flatbuffer, in one of four variants (see :mod:`.variants`).
 
 The converter works from the frozen concrete function (:mod:`.source`), so the result has one signature,
-``serving_default``, with the original signature's input and output names. Full-integer ``int8`` uses the
-calibration examples as the representative dataset (one example per step, with a progress bar), integer-only
-builtin ops (``TFLITE_BUILTINS_INT8``) and int8, uint8 or float32 inputs and outputs (``io_type``).
+``serving_default``, with the original signature's input and output names; with ``also`` (more frozen
+signatures, ``--also-signatures``) every signature keeps its own key (:mod:`.signatures`). Full-integer
+``int8`` uses the calibration examples as the representative dataset (one example per step, with a progress
+bar), integer-only builtin ops (``TFLITE_BUILTINS_INT8``) and int8, uint8 or float32 inputs and outputs (``io_type``).
 
 Converter failures become :class:`~modelserve.errors.Unimplemented` naming the signature and the ops TFLite
 lacks (``DecodeImage, ResizeArea``), not the converter's MLIR dump.
@@ -12,7 +13,8 @@ lacks (``DecodeImage, ResizeArea``), not the converter's MLIR dump.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 
 import numpy as np
 
@@ -37,11 +39,37 @@ def convert_tflite(
     io_type: str,
     console: Console,
     source_name: str,
+    also: Sequence[FrozenSignature] = (),
 ) -> bytes:
-    """Convert ``frozen`` (the signature ``signature`` of ``source_name``) as ``variant``; returns the file."""
+    """Convert ``frozen`` (the signature ``signature`` of ``source_name``) as ``variant``; returns the file.
+
+    ``also``: more frozen signatures to keep in the same file, each under its own key (not with ``int8``).
+    """
+    with ExitStack() as stack:
+        return _convert(stack, frozen, variant, signature, calibration, io_type, console, source_name, also)
+
+
+def _convert(
+    stack: ExitStack,
+    frozen: FrozenSignature,
+    variant: str,
+    signature: Signature,
+    calibration: SampleSet | None,
+    io_type: str,
+    console: Console,
+    source_name: str,
+    also: Sequence[FrozenSignature],
+) -> bytes:
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen.concrete], frozen.holder)
+    if also:
+        from modelserve.convert.signatures import converter_for
+
+        if variant == "int8":
+            raise InvalidArgument("int8 quantization keeps one signature; drop --also-signatures")
+        converter = stack.enter_context(converter_for([frozen, *also]))
+    else:
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen.concrete], frozen.holder)
     if variant in ("float16", "dynamic", "int8"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if variant == "float16":
@@ -59,7 +87,9 @@ def convert_tflite(
     except (InvalidArgument, Unimplemented):
         raise
     except Exception as exc:
-        raise Unimplemented(describe_failure(str(exc), frozen.name, source_name, "TFLite")) from exc
+        names = ", ".join(f.name for f in (frozen, *also))
+        hint = "; if an --also-signatures signature uses them, leave it out" if also else ""
+        raise Unimplemented(describe_failure(str(exc), names, source_name, "TFLite") + hint) from exc
 
 
 def _representative(signature: Signature, calibration: SampleSet, console: Console) -> Iterator[dict[str, np.ndarray]]:
