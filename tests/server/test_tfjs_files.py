@@ -109,3 +109,16 @@ def test_runtime_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest
     (tmp_path / "node_modules" / "@tensorflow" / "tfjs").mkdir(parents=True)
     (tmp_path / "node_modules" / "@tensorflow" / "tfjs" / "package.json").write_text("{}")
     assert runtime_dir() == tmp_path.resolve()
+
+
+def test_a_zero_padded_version_folder_is_found(tmp_path: Path):
+    repo = make_repository(tmp_path / "models")
+    padded = repo / "a" / "00000007"
+    (padded / "tfjs").mkdir(parents=True)
+    (padded / "model.txt").write_text("a")
+    (padded / "tfjs" / "model.json").write_text('{"format": "graph-model"}')
+    service = make_service(repo, "a")
+    try:
+        assert TfjsFiles(service, None).answer("/v1/models/a/versions/7/tfjs/model.json").body.startswith(b"{")
+    finally:
+        service.stop()

@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from modelserve.errors import NotFound
+from modelserve.repository.filesystem import version_folders
 from modelserve.serving.service import ModelService
 from modelserve.types import ModelRef
 
@@ -123,7 +124,7 @@ class TfjsFiles:
             base = None
         if not isinstance(base, Path):
             raise NotFound(f"{ref} is not served from a local folder: no TF.js files to serve")
-        folder = base / str(view.version) / TFJS_FOLDER
+        folder = version_folders(base).get(view.version, base / str(view.version)) / TFJS_FOLDER  # "00000123" too
         if not (folder / "model.json").is_file():
             raise NotFound(
                 f"{view.name} version {view.version} has no TF.js model (modelserve convert --to tfjs lands one)"
