@@ -45,7 +45,7 @@ import time
 from modelserve.errors import Code, InvalidArgument
 from modelserve.serving.service import ModelService
 from modelserve.streaming.config import KafkaConfig, ModelSource
-from modelserve.streaming.draining import drain
+from modelserve.streaming.draining import drain, first_of, sleep_unless_stopped
 from modelserve.streaming.kafka_io import DeliveryFailed, KafkaClients, Record, RecordRefused
 from modelserve.streaming.kafka_offsets import OffsetTracker, Partition
 from modelserve.streaming.kafka_records import dead_letter_headers, entry_fields, record_id, result_record
@@ -128,7 +128,7 @@ class KafkaStreamWorker:
                     records, committed = [], bool(due) and await self._clients.commit(due)
                 if not records:
                     with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(_first(self._room.wait(), stop.wait()), c.poll_ms / 1000)
+                        await asyncio.wait_for(first_of(self._room.wait(), stop.wait()), c.poll_ms / 1000)
             if due and committed:
                 self._offsets.committed(due)
             for record in records:
@@ -177,7 +177,7 @@ class KafkaStreamWorker:
             fields = entry_fields(record.key, record.value, record.headers)
             answer = await self._predictor.answer(entry_id, fields)
             while answer.retry:  # transient: again in place; a stop leaves the record uncommitted
-                if await _stopped(self._stop, RETRY_SECONDS):
+                if await sleep_unless_stopped(self._stop, RETRY_SECONDS):
                     return
                 answer = await self._predictor.answer(entry_id, fields)
         except InvalidArgument as exc:  # the payload header names no payload kind
@@ -227,19 +227,3 @@ class KafkaStreamWorker:
 
 def _describe(offsets: dict[Partition, int]) -> str:
     return ", ".join(f"{topic}/{partition}@{offset}" for (topic, partition), offset in sorted(offsets.items()))
-
-
-async def _first(*waits) -> None:
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-
-
-async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep up to ``seconds``; True as soon as ``stop`` is set."""
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
-    return stop.is_set()

@@ -33,10 +33,8 @@ Threading: everything runs on one event loop; model calls run on the service's m
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Awaitable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -45,7 +43,7 @@ from redis.exceptions import RedisError, ResponseError
 from modelserve.errors import Code, Unavailable
 from modelserve.serving.service import ModelService
 from modelserve.streaming.config import ModelSource, WorkerConfig
-from modelserve.streaming.draining import drain
+from modelserve.streaming.draining import drain, first_of, sleep_unless_stopped
 from modelserve.streaming.messages import dead_letter_fields
 from modelserve.streaming.metrics import StreamMetrics
 from modelserve.streaming.predictor import Predictor
@@ -176,7 +174,7 @@ class StreamWorker:
         stalled), within the free room."""
         c = self.config
         cursor, pause = b"0-0", 0.1
-        while not await _wait(stop, c.claim_interval_ms / 1000):
+        while not await sleep_unless_stopped(stop, c.claim_interval_ms / 1000):
             try:
                 while not stop.is_set():
                     count = min(c.read_count, self._free())
@@ -244,7 +242,7 @@ class StreamWorker:
             if free > 0:
                 return min(self.config.read_count, free)
             self._room.clear()
-            await _first(self._room.wait(), stop.wait())
+            await first_of(self._room.wait(), stop.wait())
         return 0
 
     def _free(self) -> int:
@@ -261,7 +259,7 @@ class StreamWorker:
                 log.warning("%s", again.message)
         else:
             log.warning("redis %s failed (%s: %s); retrying in %.1f s", operation, type(exc).__name__, exc, pause)
-        await _wait(stop, pause)
+        await sleep_unless_stopped(stop, pause)
         return min(5.0, pause * 2)
 
     # ---- one entry ----
@@ -332,19 +330,3 @@ def _id_key(entry_id: bytes) -> tuple[int, int]:
 def _id_seconds(entry_id: bytes) -> float:
     """When the entry was added, from its id (milliseconds); ids chosen by producers may be anything."""
     return _id_key(entry_id)[0] / 1000
-
-
-async def _first(*waits: Awaitable[Any]) -> None:
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep up to ``seconds``; True as soon as ``stop`` is set."""
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
-    return stop.is_set()
