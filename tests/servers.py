@@ -1,6 +1,7 @@
 """Real ``modelserve serve`` processes on 127.0.0.1 for any test folder, and a bounded wait.
 
-``ServerProcess`` owns one server: free REST and gRPC ports, bounded waits for readiness, SIGTERM to stop.
+``ServerProcess`` owns one server: free REST and gRPC ports, bounded waits for readiness, SIGTERM to stop
+(``ServedProcess``: the same for any command, e.g. the image's entrypoint script).
 (A module with a name no other folder uses, so test modules and conftest files can import it.)
 """
 
@@ -25,30 +26,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class ServerProcess:
-    def __init__(self, *args: str, log_path: Path, scheme: str = "http", probe: dict | None = None) -> None:
-        """``scheme``: ``https`` for a server with ``--ssl_config_file``; ``probe``: keyword arguments of the
-        readiness probe's ``requests.get`` (``verify=``, ``cert=`` for TLS and mTLS)."""
-        self.port = free_port()
-        self.grpc_port = free_port()
-        self.url = f"{scheme}://127.0.0.1:{self.port}"
+class ServedProcess:
+    """A server process writing its log to ``log_path``, reached at ``url``: bounded readiness waits, SIGTERM
+    to stop. ``probe``: keyword arguments of the readiness probe's ``requests.get`` (TLS ``verify=``, ``cert=``)."""
+
+    def __init__(
+        self, command: list[str], url: str, log_path: Path, env: dict[str, str] | None = None, probe: dict | None = None
+    ) -> None:
+        self.url = url
         self._probe = probe or {}
-        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [
-                MODELSERVE,
-                "serve",
-                "--host",
-                "127.0.0.1",
-                f"--rest_api_port={self.port}",
-                f"--port={self.grpc_port}",
-                *args,
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        self.process = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 90, path: str = "/healthz") -> None:
         deadline = time.monotonic() + timeout
@@ -61,7 +50,7 @@ class ServerProcess:
             except requests.ConnectionError:
                 pass
             time.sleep(0.1)
-        raise TimeoutError(f"server not ready after {timeout} s:\n{self.log()}")
+        raise TimeoutError(f"{path} not 200 after {timeout} s:\n{self.log()}")
 
     def log(self) -> str:
         self._log.flush()
@@ -77,6 +66,25 @@ class ServerProcess:
                 self.process.wait()
         self._log.close()
         return self.process.returncode
+
+
+class ServerProcess(ServedProcess):
+    """``modelserve serve ARGS`` on 127.0.0.1 with free REST and gRPC ports."""
+
+    def __init__(self, *args: str, log_path: Path, scheme: str = "http", probe: dict | None = None) -> None:
+        """``scheme``: ``https`` for a server with ``--ssl_config_file``."""
+        self.port = free_port()
+        self.grpc_port = free_port()
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
+        command = [
+            MODELSERVE,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            f"--rest_api_port={self.port}",
+            f"--port={self.grpc_port}",
+        ]
+        super().__init__([*command, *args], f"{scheme}://127.0.0.1:{self.port}", log_path, probe=probe)
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 60, interval: float = 0.1) -> None:

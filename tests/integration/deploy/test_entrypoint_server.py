@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,7 +26,7 @@ import pytest
 import requests
 import yaml
 
-from servers import free_port, wait_for
+from servers import ServedProcess, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 ENTRYPOINT = ROOT / "deploy" / "docker" / "entrypoint.sh"
@@ -54,7 +52,7 @@ sys.meta_path.insert(0, _NotInstalled)
 """
 
 
-class ScriptServer:
+class ScriptServer(ServedProcess):
     """``sh entrypoint.sh ARGS`` with ``env`` added to this environment (less the script's own variables)."""
 
     def __init__(self, env: dict[str, str], args: list[str], log_path: Path) -> None:
@@ -63,40 +61,13 @@ class ScriptServer:
         environ.update(env)
         self.environ = environ
         self.rest_port = int(environ.get("MODELSERVE_REST_API_PORT", "8501"))
-        self.url = f"http://127.0.0.1:{self.rest_port}"
-        self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [SH, str(ENTRYPOINT), *args], env=environ, stdout=self._log, stderr=subprocess.STDOUT
-        )
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
+        super().__init__([SH, str(ENTRYPOINT), *args], f"http://127.0.0.1:{self.rest_port}", log_path, env=environ)
 
     def wait(self, path: str, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if requests.get(self.url + path, timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"{path} not 200 after {timeout} s:\n{self.log()}")
+        self.wait_ready(timeout, path)
 
     def stop(self, timeout: float = 60) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-        return self.process.returncode
+        return super().stop(timeout)
 
 
 @pytest.fixture
