@@ -80,12 +80,15 @@ def test_slow_work_stays_with_its_live_worker(redis_server, start_worker, double
     """A live worker refreshes its in-flight entries, so a batch slower than the idle limit is not claimed."""
     client = redis_server.client
     ports = [free_port(), free_port()]
-    slow = start_worker("slow:in", "g", "slow", doubler, *FAST, *CLAIM_FAST, "--batch-timeout-micros", "3000000",
+    # Idle limit 1 s (refreshed every 100 ms), so only a second of starvation on a loaded machine could let the
+    # watcher claim; the 3 s batch is still far slower than the limit.
+    patient = (*CLAIM_FAST, "--claim-idle-ms", "1000")
+    slow = start_worker("slow:in", "g", "slow", doubler, *FAST, *patient, "--batch-timeout-micros", "3000000",
                         "--metrics-port", str(ports[0]))  # fmt: skip
     slow.wait_consuming()
     sent = add_doubler_entries(client, "slow:in", 20)
     wait_for(lambda: pending_of(client, "slow:in", "g", "slow") == 20, 10, "20 held by 'slow'", 0.002)
-    watcher = start_worker("slow:in", "g", "watcher", doubler, *FAST, *CLAIM_FAST, "--metrics-port", str(ports[1]))
+    watcher = start_worker("slow:in", "g", "watcher", doubler, *FAST, *patient, "--metrics-port", str(ports[1]))
     watcher.wait_consuming()
     watching = time.monotonic()
     time.sleep(0.8)  # the watcher looks for idle entries every 100 ms
