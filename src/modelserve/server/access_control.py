@@ -42,7 +42,7 @@ def rest_kind(method: str, path: str, metrics_paths: frozenset[str] | set[str] =
         return Kind.OPEN  # CORS preflights carry no credentials
     if path == "/admin" or path.startswith("/admin/"):
         return Kind.ADMIN
-    if path in metrics_paths:
+    if path in metrics_paths or path == "/openapi.json":  # the metrics and the OpenAPI document
         return Kind.READ
     if _V1.match(path):
         return Kind.PREDICT if method == "POST" else Kind.READ

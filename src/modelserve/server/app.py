@@ -3,7 +3,9 @@
 Routes: ``(?i)/v1/...`` -> TF Serving's API (:mod:`modelserve.protocols.tfs.rest`); ``/v2...`` -> the Open
 Inference Protocol (:mod:`modelserve.protocols.v2.rest`); ``GET /metrics`` and TF Serving's
 ``GET /monitoring/prometheus/metrics`` -> Prometheus text; ``GET /healthz`` (the process is up);
-``GET /readyz`` (every configured model has an AVAILABLE version); TF.js files (:mod:`modelserve.server.tfjs_files`):
+``GET /readyz`` (every configured model has an AVAILABLE version); ``GET /openapi.json``: the OpenAPI 3.1
+document of these routes (``modelserve/protocols/openapi.json``, read once at import; a "read" kind for
+access control); TF.js files (:mod:`modelserve.server.tfjs_files`):
 ``GET /v1/models/NAME/.../tfjs/FILE`` and ``GET /ui/tfjs-runtime/FILE``; anything else -> 404 with an HTML body,
 as TF Serving's HTTP server answers. Protection: request bodies over
 ``max_request_bytes`` get 413 (checked against Content-Length before reading, and while reading);
@@ -23,6 +25,7 @@ import re
 import time
 import zlib
 from collections.abc import Awaitable, Callable
+from importlib.resources import files
 from typing import Any, Protocol
 
 from modelserve.access.audit import AuditLog
@@ -57,6 +60,8 @@ _CORS = [
     (b"access-control-allow-headers", b"Content-Type"),
 ]
 _ORIGIN = re.compile(rb"https?://.*")
+_OPENAPI_PATH = "/openapi.json"
+_OPENAPI = files("modelserve.protocols").joinpath("openapi.json").read_bytes()  # served as is
 
 
 class PageApp(Protocol):
@@ -128,6 +133,9 @@ class RestApp:
         if path in ("/healthz", "/readyz") and method == "GET":
             ready = path == "/healthz" or self.service.ready()
             await self._send(send, 200 if ready else 503, b'{"status": "%s"}' % (b"ok" if ready else b"not ready"))
+            return
+        if method == "GET" and path == _OPENAPI_PATH:
+            await self._send(send, 200, _OPENAPI)
             return
         if admin.is_admin_path(path):
             try:
