@@ -12,7 +12,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -85,6 +86,17 @@ class ServerProcess(ServedProcess):
             f"--port={self.grpc_port}",
         ]
         super().__init__([*command, *args], f"{scheme}://127.0.0.1:{self.port}", log_path, probe=probe)
+
+
+@contextmanager
+def serving(*args: str, log_path: Path, ready_path: str = "/readyz") -> Iterator[ServerProcess]:
+    """``modelserve serve ARGS`` (polling off), ready on ``ready_path`` inside the block, stopped after it."""
+    process = ServerProcess(*args, "--file_system_poll_wait_seconds=0", log_path=log_path)
+    try:
+        process.wait_ready(path=ready_path)
+        yield process
+    finally:
+        process.stop()
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 60, interval: float = 0.1) -> None:

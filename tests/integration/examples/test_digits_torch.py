@@ -16,7 +16,7 @@ import requests
 
 from modelserve import load_model
 from modelserve.examples import digits_torch
-from servers import ServerProcess
+from servers import serving
 
 pytestmark = pytest.mark.skipif(not digits_torch.available(), reason="PyTorch is not installed (the pytorch extra)")
 
@@ -36,17 +36,12 @@ def torch_examples(examples_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture(scope="module")
 def server(torch_examples: Path, tmp_path_factory: pytest.TempPathFactory):
-    process = ServerProcess(
+    with serving(
         f"--model_name={digits_torch.MODEL}",
         f"--model_base_path={torch_examples / digits_torch.MODEL}",
-        "--file_system_poll_wait_seconds=0",
         log_path=tmp_path_factory.mktemp("server") / "server.log",
-    )
-    try:
-        process.wait_ready(path="/readyz")
+    ) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def test_landed_version_and_its_parity_report(torch_examples: Path):

@@ -12,7 +12,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
 from modelserve import load_model
-from servers import ServerProcess
+from servers import serving
 
 WEIGHTS = [[2.0, -1.0, 0.5]]
 
@@ -51,17 +51,10 @@ def base_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(base_path: Path, tmp_path_factory: pytest.TempPathFactory):
-    process = ServerProcess(
-        "--model_name=pair",
-        f"--model_base_path={base_path}",
-        "--file_system_poll_wait_seconds=0",
-        log_path=tmp_path_factory.mktemp("server") / "server.log",
-    )
-    try:
-        process.wait_ready(path="/readyz")
+    with serving(
+        "--model_name=pair", f"--model_base_path={base_path}", log_path=tmp_path_factory.mktemp("server") / "server.log"
+    ) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")
